@@ -1,0 +1,151 @@
+//! The storage traits. Every backend (memory, SQLite, Postgres) implements all of them and must
+//! pass the conformance suite in `tessera-store`.
+//!
+//! Rules live in core, not in the backends: stores persist and query, and report conflicts. The
+//! one exception is [`RefreshStore::spend`], whose atomicity only the backend can guarantee.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::StoreError;
+use crate::model::{
+    AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, RefreshToken, Session,
+    SigningKeyRecord, SpendOutcome, User,
+};
+use crate::secret::TokenHash;
+use crate::types::{ClientId, Email, SessionId, UserId};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with [`StoreError::Conflict`] when the (normalised) email is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    async fn set_locked(&self, id: UserId, locked: bool, at: OffsetDateTime) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session whose secret hashes to `hash`, revoked or not; liveness is core's decision.
+    async fn session_by_secret_hash(&self, hash: &TokenHash) -> StoreResult<Option<Session>>;
+    async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<Session>>;
+    /// Sessions of a user that are not revoked and whose expiry is after `now`, oldest first.
+    async fn live_sessions_of_user(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>>;
+    /// Records activity. Returns false if the session no longer exists or is revoked.
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Marks one session revoked. Returns true only if it was not revoked before.
+    async fn revoke_session(&self, id: SessionId, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Revokes every unrevoked session of `user` except `keep`, returning the ids revoked.
+    async fn revoke_sessions_of_user(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionId>>;
+    /// Sessions revoked at or after `since`: what an instance loads at start (or after losing
+    /// the revocation feed) to rebuild its revoked-session set.
+    async fn revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> StoreResult<Vec<(SessionId, OffsetDateTime)>>;
+    /// Deletes sessions that expired before `expired_before` and sessions revoked before
+    /// `revoked_before`, together with their refresh tokens. Returns how many sessions went.
+    async fn sweep_sessions(
+        &self,
+        expired_before: OffsetDateTime,
+        revoked_before: OffsetDateTime,
+    ) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait RefreshStore: Send + Sync {
+    async fn insert_refresh(&self, token: &RefreshToken) -> StoreResult<()>;
+    async fn refresh_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>>;
+    /// Atomically spends `old_id` (only if unspent and unrevoked) and inserts `successor`: at
+    /// most two writes in one transaction. Of N concurrent callers exactly one gets
+    /// [`SpendOutcome::Rotated`].
+    async fn spend_refresh(
+        &self,
+        old_id: uuid::Uuid,
+        at: OffsetDateTime,
+        successor: &RefreshToken,
+    ) -> StoreResult<SpendOutcome>;
+    async fn refresh_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<RefreshToken>>;
+    /// Revokes every token of the family; returns how many were newly revoked.
+    async fn revoke_refresh_family(
+        &self,
+        family_id: uuid::Uuid,
+        at: OffsetDateTime,
+    ) -> StoreResult<u64>;
+    async fn revoke_refresh_of_session(
+        &self,
+        session: SessionId,
+        at: OffsetDateTime,
+    ) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// All keys, oldest first.
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn set_key_state(
+        &self,
+        kid: &str,
+        state: KeyState,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    async fn delete_key(&self, kid: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    async fn client_by_id(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append_event(&self, event: &NewAuditEvent) -> StoreResult<i64>;
+    /// Newest first, at most `query.limit` events.
+    async fn list_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Everything a Tessera server needs from its storage.
+#[async_trait]
+pub trait Store:
+    UserStore
+    + SessionStore
+    + RefreshStore
+    + KeyStore
+    + ClientStore
+    + AuditLog
+    + std::fmt::Debug
+    + Send
+    + Sync
+{
+    /// A cheap round trip, for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Short name of the backend for logs and metrics (`memory`, `sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+}

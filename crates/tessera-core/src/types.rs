@@ -1,0 +1,340 @@
+//! Newtypes that validate on construction: once you hold an [`Email`] or a [`Password`], it obeys
+//! the policy, so nothing downstream has to check again.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::error::ValidationError;
+
+/// RFC 5321 limits a forward path to 256 octets including the angle brackets.
+pub const EMAIL_MAX_BYTES: usize = 254;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+pub const PASSWORD_DEFAULT_MIN_CHARS: usize = 8;
+
+/// An email address, trimmed, NFC-normalised and lower-cased so that uniqueness and look-ups are
+/// case-insensitive. Internationalised (UTF-8) addresses are accepted.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let trimmed = raw.trim();
+        let normalized: String = trimmed.nfc().collect::<String>().to_lowercase();
+        if normalized.is_empty() {
+            return Err(ValidationError::new("email", "must not be empty"));
+        }
+        if normalized.len() > EMAIL_MAX_BYTES {
+            return Err(ValidationError::new(
+                "email",
+                format!("must be at most {EMAIL_MAX_BYTES} bytes"),
+            ));
+        }
+        if normalized
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ValidationError::new(
+                "email",
+                "must not contain spaces or control characters",
+            ));
+        }
+        let Some((local, domain)) = normalized.rsplit_once('@') else {
+            return Err(ValidationError::new("email", "must contain '@'"));
+        };
+        if local.is_empty() || local.len() > 64 {
+            return Err(ValidationError::new(
+                "email",
+                "local part must be 1 to 64 bytes",
+            ));
+        }
+        if domain.is_empty()
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+            || domain.contains(['@', '<', '>', '(', ')', '[', ']', ',', ';', ':', '\\', '"'])
+        {
+            return Err(ValidationError::new("email", "domain is not valid"));
+        }
+        if local.contains(['@', '<', '>', '(', ')', '[', ']', ',', ';', ':', '\\', '"']) {
+            return Err(ValidationError::new(
+                "email",
+                "local part has characters that are not allowed",
+            ));
+        }
+        Ok(Self(normalized))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Email").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Email::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The password rules of API.md: a length window counted in Unicode scalar values after NFKC
+/// normalisation, and a deny-list of passwords too common to allow.
+#[derive(Debug, Clone)]
+pub struct PasswordPolicy {
+    pub min_chars: usize,
+    deny_list: HashSet<String>,
+}
+
+/// Passwords that appear at the top of every breach corpus. Operators extend this list.
+const BUILTIN_DENY_LIST: &[&str] = &[
+    "password",
+    "password1",
+    "password123",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwertyui",
+    "qwerty123",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "abc12345",
+    "11111111",
+    "00000000",
+    "letmein1",
+    "trustno1",
+    "passw0rd",
+    "admin123",
+    "changeme",
+    "qwertyuiop",
+    "1q2w3e4r",
+    "87654321",
+    "superman",
+    "starwars",
+];
+
+impl PasswordPolicy {
+    pub fn new(min_chars: usize, extra_denied: impl IntoIterator<Item = String>) -> Self {
+        let deny_list = BUILTIN_DENY_LIST
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(
+                extra_denied
+                    .into_iter()
+                    .map(|s| s.nfkc().collect::<String>().to_lowercase()),
+            )
+            .collect();
+        Self {
+            min_chars: min_chars.clamp(1, PASSWORD_MAX_CHARS),
+            deny_list,
+        }
+    }
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self::new(PASSWORD_DEFAULT_MIN_CHARS, [])
+    }
+}
+
+/// A password that satisfies the policy, NFKC-normalised, wiped from memory on drop and never
+/// printed by `Debug`.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Validates a new password (sign-up, password change) against `policy`.
+    pub fn new(raw: &str, policy: &PasswordPolicy) -> Result<Self, ValidationError> {
+        let normalized = Zeroizing::new(raw.nfkc().collect::<String>());
+        let chars = normalized.chars().count();
+        if chars < policy.min_chars {
+            return Err(ValidationError::new(
+                "password",
+                format!("must be at least {} characters", policy.min_chars),
+            ));
+        }
+        if chars > PASSWORD_MAX_CHARS {
+            return Err(ValidationError::new(
+                "password",
+                format!("must be at most {PASSWORD_MAX_CHARS} characters"),
+            ));
+        }
+        if policy.deny_list.contains(&normalized.to_lowercase()) {
+            return Err(ValidationError::new(
+                "password",
+                "is too common; choose another",
+            ));
+        }
+        Ok(Self(normalized))
+    }
+
+    /// A password presented at login. It is normalised the same way but not held to the policy:
+    /// the policy may have tightened since the account was created, and a login must not reveal
+    /// policy details. Over-long input is refused so that hashing cost stays bounded.
+    pub fn for_login(raw: &str) -> Result<Self, ValidationError> {
+        if raw.len() > PASSWORD_MAX_CHARS * 4 {
+            return Err(ValidationError::new("password", "is too long"));
+        }
+        Ok(Self(Zeroizing::new(raw.nfkc().collect())))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh random identifier (UUIDv4 from the OS RNG).
+            pub fn random() -> Self {
+                Self(Uuid::new_v4())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s)
+                    .map(Self)
+                    .map_err(|_| ValidationError::new(stringify!($name), "is not a valid id"))
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// The stable identifier of an account.
+    UserId
+);
+uuid_id!(
+    /// The public identifier of a session. It is shown in APIs and JWT `sid` claims and is
+    /// deliberately unrelated to the session's secret.
+    SessionId
+);
+
+/// The public identifier of a registered client (a resource server allowed to introspect).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(pub String);
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_case_insensitive() {
+        let a = Email::parse("  Alice@Example.COM ").unwrap();
+        let b = Email::parse("alice@example.com").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "alice@example.com");
+    }
+
+    #[test]
+    fn internationalised_email_is_accepted() {
+        let e = Email::parse("Jörg@Bücher.de").unwrap();
+        assert_eq!(e.as_str(), "jörg@bücher.de");
+    }
+
+    #[test]
+    fn email_rejects_bad_shapes() {
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "@example.com",
+            "a@",
+            "a b@example.com",
+            "a@.com",
+            "a@example..com",
+            "a@exa\u{0}mple.com",
+            "a@b@c",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn email_length_is_bounded_in_bytes() {
+        let domain = "d".repeat(254 - 2);
+        assert!(Email::parse(&format!("a@{domain}")).is_ok());
+        assert!(Email::parse(&format!("ab@{domain}")).is_err());
+    }
+
+    #[test]
+    fn password_length_counts_scalar_values() {
+        let policy = PasswordPolicy::default();
+        assert!(Password::new("short", &policy).is_err());
+        // 8 emoji are 32 bytes but 8 characters.
+        assert!(Password::new(&"🔑".repeat(8), &policy).is_ok());
+        assert!(Password::new(&"x".repeat(128), &policy).is_ok());
+        assert!(Password::new(&"x".repeat(129), &policy).is_err());
+    }
+
+    #[test]
+    fn password_is_nfkc_normalised() {
+        let policy = PasswordPolicy::default();
+        // U+FB01 LATIN SMALL LIGATURE FI normalises to "fi".
+        let a = Password::new("\u{FB01}rstpassword!", &policy).unwrap();
+        let b = Password::new("firstpassword!", &policy).unwrap();
+        assert_eq!(a.expose(), b.expose());
+    }
+
+    #[test]
+    fn password_deny_list_is_case_insensitive() {
+        let policy = PasswordPolicy::new(8, ["Tessera2026".to_owned()]);
+        assert!(Password::new("PassWord", &policy).is_err());
+        assert!(Password::new("tessera2026", &policy).is_err());
+        assert!(Password::new("correct horse battery", &policy).is_ok());
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        let p = Password::new("hunter2hunter2", &PasswordPolicy::default()).unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}
