@@ -110,7 +110,7 @@ impl fmt::Debug for SecretToken {
 }
 
 /// SHA-256 of a secret: what the store keeps and indexes.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct TokenHash(pub [u8; 32]);
 
 impl TokenHash {
@@ -131,6 +131,13 @@ impl TokenHash {
 impl PartialEq for TokenHash {
     fn eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+/// Consistent with the constant-time `eq`: both look at exactly the 32 bytes.
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 

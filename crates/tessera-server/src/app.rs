@@ -1,0 +1,150 @@
+//! Building and running the server: open the store, bind, serve until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use tessera_core::password::PasswordHasher;
+use tessera_core::store::Store;
+use tessera_core::{Clock, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::state::{AppState, ServerSecrets};
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// What to run with besides the configuration; tests swap the clock and the hashing cost.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            hasher: PasswordHasher::recommended(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[source] tessera_core::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    pub async fn build(config: Config, options: Options) -> Result<Self, StartError> {
+        let store = tessera_store::open(&config.store.url, true)
+            .await
+            .map_err(StartError::Store)?;
+        Self::with_store(config, store, options).await
+    }
+
+    pub async fn with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+        options: Options,
+    ) -> Result<Self, StartError> {
+        // Install the recorder before the first request so no early count is lost.
+        crate::telemetry::prometheus();
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let secrets = ServerSecrets {
+            csrf: tessera_core::secret::random_bytes(),
+        };
+        let state = AppState::new(config, store, options.clock, options.hasher, secrets);
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let addr = self.local_addr();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_loop(self.state.clone(), stop_rx));
+        let app = crate::routes::router(self.state.clone());
+        tracing::info!(backend = self.state.store.backend(), "listening on {addr}");
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = sweeper.await;
+        tracing::info!("server stopped");
+        result
+    }
+}
+
+/// Deletes expired sessions, and revoked ones once no access token can still name them. The
+/// delete is idempotent, so several instances sweeping the same store is harmless.
+async fn sweep_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    let every =
+        StdDuration::from_secs(state.config.session.sweep_interval.0.whole_seconds().max(1) as u64);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now = state.clock.now();
+        let keep_revoked = state.config.token.access_ttl.0 + state.config.token.leeway.0;
+        match state.store.sweep_sessions(now, now - keep_revoked).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "swept expired sessions"),
+            Err(err) => tracing::warn!(error = %err, "session sweep failed"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

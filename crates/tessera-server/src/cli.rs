@@ -1,0 +1,223 @@
+//! The command line: `tessera serve`, account and session administration, migrations.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tessera_core::password::PasswordHasher;
+use tessera_core::{Email, SystemClock};
+
+use crate::app::{shutdown_signal, Application, Options};
+use crate::config::Config;
+use crate::routes::views::rfc3339;
+use crate::service::{accounts, sessions};
+use crate::state::{AppState, ServerSecrets};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Sessions and tokens from one root: the Tessera auth server"
+)]
+struct Cli {
+    /// Configuration file (default: ./tessera.toml when present).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply pending store migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect and end a user's sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Manage the admin API key.
+    #[command(name = "admin-key", subcommand)]
+    AdminKey(AdminKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from stdin, or prompted for on a terminal.
+    Add { email: String },
+    /// Lock an account: its sessions end and its logins fail.
+    Lock { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// List the live sessions of an account.
+    List { email: String },
+    /// End every session of an account.
+    Revoke { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminKeyCommand {
+    /// Print a new random admin API key to put in `admin.api_key`.
+    Create,
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), String> {
+    if let Command::AdminKey(AdminKeyCommand::Create) = cli.command {
+        let key = tessera_core::SecretToken::generate(tessera_core::TokenKind::AdminKey);
+        println!("{}", key.expose());
+        return Ok(());
+    }
+    let config =
+        Config::load(cli.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            tessera_store::open(&config.store.url, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("migrations applied to {}", redact_url(&config.store.url));
+            Ok(())
+        }
+        Command::User(cmd) => user_command(config, cmd).await,
+        Command::Sessions(cmd) => sessions_command(config, cmd).await,
+        Command::AdminKey(_) => unreachable!("handled above"),
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = Application::build(config, Options::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// State for one-shot commands: same store and rules as the server, no listener.
+async fn offline_state(config: Config) -> Result<AppState, String> {
+    let store = tessera_store::open(&config.store.url, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secrets = ServerSecrets {
+        csrf: tessera_core::secret::random_bytes(),
+    };
+    Ok(AppState::new(
+        config,
+        store,
+        Arc::new(SystemClock),
+        PasswordHasher::recommended(),
+        secrets,
+    ))
+}
+
+async fn find_user(state: &AppState, email: &str) -> Result<tessera_core::User, String> {
+    let email = Email::parse(email).map_err(|e| e.to_string())?;
+    state
+        .store
+        .user_by_email(&email)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account with email {email}"))
+}
+
+async fn user_command(config: Config, cmd: UserCommand) -> Result<(), String> {
+    let state = offline_state(config).await?;
+    match cmd {
+        UserCommand::Add { email } => {
+            let password = read_password()?;
+            let user = accounts::create_user(&state, &email, &password, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("created user {} <{}>", user.id, user.email);
+        }
+        UserCommand::Lock { email } => {
+            let user = find_user(&state, &email).await?;
+            let revoked = accounts::set_locked(&state, user.id, true, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("locked {} and ended {revoked} session(s)", user.email);
+        }
+    }
+    Ok(())
+}
+
+async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), String> {
+    let state = offline_state(config).await?;
+    match cmd {
+        SessionsCommand::List { email } => {
+            let user = find_user(&state, &email).await?;
+            let list = sessions::list_live(&state, user.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:<36}  {:<6}  {:<20}  {:<15}  USER AGENT",
+                "ID", "KIND", "LAST SEEN", "IP"
+            );
+            for s in list {
+                println!(
+                    "{:<36}  {:<6}  {:<20}  {:<15}  {}",
+                    s.id,
+                    s.kind.as_str(),
+                    rfc3339(s.last_seen_at),
+                    s.ip.as_deref().unwrap_or("-"),
+                    s.user_agent.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        SessionsCommand::Revoke { email } => {
+            let user = find_user(&state, &email).await?;
+            let ids = sessions::revoke_all(&state, user.id, None, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("ended {} session(s) of {}", ids.len(), user.email);
+        }
+    }
+    Ok(())
+}
+
+/// The first line of stdin when piped; a hidden prompt (asked twice) on a terminal.
+fn read_password() -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Repeat password: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords do not match".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let _ = std::io::stdout().flush();
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Store URLs may contain a password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,619 @@
+//! Configuration: a TOML file plus `TESSERA_<SECTION>__<KEY>` environment overrides.
+//!
+//! Every key, its default and its meaning are listed in `docs/configuration.md`. Unknown keys and
+//! bad values stop the start with a message that names the key: a typo in an auth server's
+//! configuration must never silently fall back to a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::http::Uri;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+use tessera_core::throttle::{parse_duration, Rate};
+use time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("unknown configuration key `{0}`")]
+    UnknownKey(String),
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// A duration written like `"90s"`, `"15m"`, `"12h"` or `"30d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .filter(|d| *d >= Duration::ZERO)
+            .map(Dur)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("{s:?} is not a duration like \"15m\""))
+            })
+    }
+}
+
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map_err(|e: tessera_core::ValidationError| serde::de::Error::custom(e.reason))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub cache: CacheConfig,
+    pub session: SessionConfig,
+    pub cookie: CookieConfig,
+    pub token: TokenConfig,
+    pub signup: SignupConfig,
+    pub admin: AdminConfig,
+    pub password: PasswordConfig,
+    pub limits: LimitsConfig,
+    pub keys: KeysConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub allowed_return_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_timeout: Dur,
+    pub absolute_timeout: Dur,
+    /// How often expired and long-revoked sessions are deleted.
+    pub sweep_interval: Dur,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookieConfig {
+    /// `None` means: secure unless `public_url` is plain `http://`.
+    pub secure: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub access_ttl: Dur,
+    pub refresh_ttl: Dur,
+    pub refresh_reuse_grace: Dur,
+    pub algorithm: String,
+    pub issuer: Option<String>,
+    pub audience: String,
+    pub leeway: Dur,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupConfig {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    /// Extra passwords refused at sign-up and password change, on top of the built-in list.
+    pub deny_list: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    #[serde(deserialize_with = "de_rate")]
+    pub login_per_ip: Rate,
+    #[serde(deserialize_with = "de_rate")]
+    pub login_per_account: Rate,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// 32 bytes, base64: encrypts signing keys at rest.
+    pub encryption_key: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            cache: CacheConfig::default(),
+            session: SessionConfig::default(),
+            cookie: CookieConfig::default(),
+            token: TokenConfig::default(),
+            signup: SignupConfig { enabled: true },
+            admin: AdminConfig::default(),
+            password: PasswordConfig::default(),
+            limits: LimitsConfig::default(),
+            keys: KeysConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://localhost:8080".into(),
+            trusted_proxies: Vec::new(),
+            allowed_return_origins: Vec::new(),
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://tessera.db".into(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Dur(Duration::minutes(30)),
+            absolute_timeout: Dur(Duration::hours(12)),
+            sweep_interval: Dur(Duration::minutes(5)),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl: Dur(Duration::minutes(5)),
+            refresh_ttl: Dur(Duration::days(30)),
+            refresh_reuse_grace: Dur(Duration::ZERO),
+            algorithm: "EdDSA".into(),
+            issuer: None,
+            audience: "tessera".into(),
+            leeway: Dur(Duration::seconds(30)),
+        }
+    }
+}
+
+impl Default for SignupConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            deny_list: Vec::new(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            login_per_ip: Rate {
+                limit: 20,
+                period: Duration::MINUTE,
+            },
+            login_per_account: Rate {
+                limit: 5,
+                period: Duration::MINUTE,
+            },
+        }
+    }
+}
+
+/// Keys whose environment value is a comma-separated list.
+const LIST_KEYS: &[&str] = &[
+    "server.trusted_proxies",
+    "server.allowed_return_origins",
+    "password.deny_list",
+];
+
+/// Every key this version understands, for the unknown-key check.
+pub const KNOWN_KEYS: &[&str] = &[
+    "server.listen",
+    "server.public_url",
+    "server.trusted_proxies",
+    "server.allowed_return_origins",
+    "server.body_limit",
+    "store.url",
+    "cache.url",
+    "session.idle_timeout",
+    "session.absolute_timeout",
+    "session.sweep_interval",
+    "cookie.secure",
+    "token.access_ttl",
+    "token.refresh_ttl",
+    "token.refresh_reuse_grace",
+    "token.algorithm",
+    "token.issuer",
+    "token.audience",
+    "token.leeway",
+    "signup.enabled",
+    "admin.api_key",
+    "password.min_length",
+    "password.deny_list",
+    "limits.login_per_ip",
+    "limits.login_per_account",
+    "keys.encryption_key",
+];
+
+impl Config {
+    /// Loads `path` (or `./tessera.toml` when present and no path is given), then applies the
+    /// `TESSERA_<SECTION>__<KEY>` variables from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let default_path = Path::new("tessera.toml");
+        let path = path.or_else(|| default_path.exists().then_some(default_path));
+        let mut table = match path {
+            Some(p) => read_file(p)?,
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        Self::from_table(table)
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: "<string>".into(),
+                    message: e.message().to_owned(),
+                })?;
+        Self::from_table(table)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
+        check_known_keys(&table)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                ConfigError::Invalid {
+                    key: e.path().to_string(),
+                    message: e.inner().message().to_owned(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        public_origin(&self.server.public_url).ok_or_else(|| {
+            invalid(
+                "server.public_url",
+                "must be an http:// or https:// origin like https://auth.example.com",
+            )
+        })?;
+        for origin in &self.server.allowed_return_origins {
+            public_origin(origin).ok_or_else(|| {
+                invalid(
+                    "server.allowed_return_origins",
+                    "each entry must be an http(s) origin",
+                )
+            })?;
+        }
+        if self.session.idle_timeout.0 <= Duration::ZERO {
+            return Err(invalid("session.idle_timeout", "must be longer than 0s"));
+        }
+        if self.session.absolute_timeout.0 < self.session.idle_timeout.0 {
+            return Err(invalid(
+                "session.absolute_timeout",
+                "must be at least session.idle_timeout",
+            ));
+        }
+        if self.session.sweep_interval.0 < Duration::SECOND {
+            return Err(invalid("session.sweep_interval", "must be at least 1s"));
+        }
+        if self.token.access_ttl.0 < Duration::SECOND {
+            return Err(invalid("token.access_ttl", "must be at least 1s"));
+        }
+        if self.token.refresh_ttl.0 < self.token.access_ttl.0 {
+            return Err(invalid(
+                "token.refresh_ttl",
+                "must be at least token.access_ttl",
+            ));
+        }
+        if !["EdDSA", "ES256", "RS256", "HS256"].contains(&self.token.algorithm.as_str()) {
+            return Err(invalid(
+                "token.algorithm",
+                "must be one of EdDSA, ES256, RS256, HS256",
+            ));
+        }
+        if self.token.audience.is_empty() {
+            return Err(invalid("token.audience", "must not be empty"));
+        }
+        if let Some(key) = &self.admin.api_key {
+            if key.chars().count() < 32 {
+                return Err(invalid(
+                    "admin.api_key",
+                    "must be at least 32 characters (`tessera admin-key create` makes one)",
+                ));
+            }
+        }
+        if !(1..=128).contains(&self.password.min_length) {
+            return Err(invalid("password.min_length", "must be between 1 and 128"));
+        }
+        if self.server.body_limit < 1024 {
+            return Err(invalid("server.body_limit", "must be at least 1024 bytes"));
+        }
+        if let Some(url) = &self.cache.url {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                return Err(invalid("cache.url", "must be a redis:// or rediss:// URL"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `Secure` cookies with `__Host-`/`__Secure-` prefixes, unless turned off or serving plain
+    /// http in development.
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie
+            .secure
+            .unwrap_or(!self.server.public_url.starts_with("http://"))
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.token
+            .issuer
+            .as_deref()
+            .unwrap_or(&self.server.public_url)
+    }
+
+    /// The `scheme://host[:port]` of `server.public_url`, lower-cased.
+    pub fn public_origin(&self) -> String {
+        public_origin(&self.server.public_url).expect("validated at load")
+    }
+}
+
+/// Normalises an http(s) URL to its origin, or `None` if it is not one.
+pub fn public_origin(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let host = authority.host().to_ascii_lowercase();
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    Some(match authority.port_u16() {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    text.parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: display,
+            message: e.to_string(),
+        })
+}
+
+fn check_known_keys(table: &toml::Table) -> Result<(), ConfigError> {
+    for (section, value) in table {
+        let Some(keys) = value.as_table() else {
+            return Err(ConfigError::UnknownKey(section.clone()));
+        };
+        for key in keys.keys() {
+            let full = format!("{section}.{key}");
+            if !KNOWN_KEYS.contains(&full.as_str()) {
+                return Err(ConfigError::UnknownKey(full));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Folds `TESSERA_SECTION__KEY=value` variables into the table. Variables without the double
+/// underscore are not configuration and are ignored.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let vars: BTreeMap<String, String> = env.into_iter().collect();
+    for (name, raw) in vars {
+        let Some(rest) = name.strip_prefix("TESSERA_") else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let full = format!("{section}.{key}");
+        if !KNOWN_KEYS.contains(&full.as_str()) {
+            return Err(ConfigError::UnknownKey(format!("{full} (from {name})")));
+        }
+        let value = if LIST_KEYS.contains(&full.as_str()) {
+            toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            )
+        } else {
+            scalar_from_env(&raw)
+        };
+        let section_table = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(section_table) = section_table.as_table_mut() else {
+            return Err(ConfigError::UnknownKey(section));
+        };
+        section_table.insert(key, value);
+    }
+    Ok(())
+}
+
+/// Environment values are strings; booleans and integers are recognised so that
+/// `TESSERA_SIGNUP__ENABLED=false` means what it says.
+fn scalar_from_env(raw: &str) -> toml::Value {
+    match raw.trim() {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        t => t.parse::<i64>().map_or_else(
+            |_| toml::Value::String(raw.to_owned()),
+            toml::Value::Integer,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::load(None, []).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.store.url, "sqlite://tessera.db");
+        assert_eq!(c.session.idle_timeout.0, Duration::minutes(30));
+        assert_eq!(c.session.absolute_timeout.0, Duration::hours(12));
+        assert_eq!(c.token.access_ttl.0, Duration::minutes(5));
+        assert_eq!(c.token.refresh_ttl.0, Duration::days(30));
+        assert_eq!(c.token.algorithm, "EdDSA");
+        assert_eq!(c.issuer(), "http://localhost:8080");
+        assert!(
+            !c.cookie_secure(),
+            "plain http public_url means no Secure cookies"
+        );
+        assert!(c.signup.enabled);
+        assert_eq!(c.limits.login_per_account.limit, 5);
+    }
+
+    #[test]
+    fn env_overrides_file_and_parses_types() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("TESSERA_STORE__URL", "sqlite::memory:"),
+                ("TESSERA_SIGNUP__ENABLED", "false"),
+                ("TESSERA_SESSION__IDLE_TIMEOUT", "90s"),
+                (
+                    "TESSERA_SERVER__TRUSTED_PROXIES",
+                    "10.0.0.0/8, 192.168.1.1/32",
+                ),
+                ("TESSERA_PASSWORD__MIN_LENGTH", "12"),
+                ("TESSERA_LOG", "ignored: no double underscore"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.store.url, "sqlite::memory:");
+        assert!(!c.signup.enabled);
+        assert_eq!(c.session.idle_timeout.0, Duration::seconds(90));
+        assert_eq!(c.server.trusted_proxies.len(), 2);
+        assert_eq!(c.password.min_length, 12);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml_str("[server]\nlisten_addr = \"x\"").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown configuration key `server.listen_addr`"
+        );
+        let err = Config::from_toml_str("[sever]\nlisten = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("sever.listen"), "{err}");
+        let err = Config::load(None, env(&[("TESSERA_STORE__URI", "x")])).unwrap_err();
+        assert!(err.to_string().contains("store.uri"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (text, key) in [
+            ("[session]\nidle_timeout = \"soon\"", "session.idle_timeout"),
+            ("[server]\nlisten = \"nowhere\"", "server.listen"),
+            ("[limits]\nlogin_per_ip = \"lots\"", "limits.login_per_ip"),
+            ("[token]\nalgorithm = \"none\"", "token.algorithm"),
+            ("[admin]\napi_key = \"short\"", "admin.api_key"),
+            ("[server]\npublic_url = \"ftp://x\"", "server.public_url"),
+            ("[signup]\nenabled = \"maybe\"", "signup.enabled"),
+            (
+                "[server]\ntrusted_proxies = [\"not-a-cidr\"]",
+                "server.trusted_proxies",
+            ),
+        ] {
+            let err = Config::from_toml_str(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn public_origin_normalises() {
+        assert_eq!(
+            public_origin("HTTPS://Auth.Example.com:443/").as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert_eq!(
+            public_origin("http://localhost:8080").as_deref(),
+            Some("http://localhost:8080")
+        );
+        assert_eq!(public_origin("javascript:alert(1)"), None);
+        assert_eq!(public_origin("https://user@evil.com"), None);
+    }
+}

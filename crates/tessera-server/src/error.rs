@@ -1,0 +1,143 @@
+//! The one error type handlers return, rendered as the JSON error body of API.md.
+//!
+//! Internal failures are logged here, once, with their whole cause chain; the client sees only a
+//! generic message — never SQL, a stack trace or whether an account exists.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tessera_core::{StoreError, ValidationError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Wrong credentials at login or a bad grant. One message for every cause.
+    #[error("invalid credentials")]
+    InvalidGrant,
+    /// A failed password login on the session endpoint: 401 with the `invalid_grant` code.
+    #[error("invalid email or password")]
+    BadCredentials,
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// No valid credential. `bearer` adds the RFC 6750 challenge.
+    #[error("authentication required")]
+    Unauthorized { bearer: bool },
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("unsupported content type: {0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("too many attempts; retry later")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] Option<Box<dyn std::error::Error + Send + Sync>>),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(err))
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::InvalidGrant => (StatusCode::BAD_REQUEST, "invalid_grant"),
+            Self::BadCredentials => (StatusCode::UNAUTHORIZED, "invalid_grant"),
+            Self::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            Self::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+            Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::InvalidRequest(e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::Unavailable(source) => Self::Unavailable(Some(source)),
+            corrupt @ StoreError::Corrupt(_) => Self::internal(corrupt),
+        }
+    }
+}
+
+/// The full `source()` chain, for the log line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            Self::Internal(_) => tracing::error!(error = %chain(&self), "request failed"),
+            Self::Unavailable(Some(_)) => {
+                tracing::warn!(error = %chain(&self), "dependency unavailable")
+            }
+            _ => {}
+        }
+        let body = Json(json!({ "error": code, "error_description": self.to_string() }));
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized { bearer: true } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            Self::InvalidClient => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tessera\""),
+                );
+            }
+            Self::RateLimited { retry_after_secs } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,101 @@
+//! The HTTP surface: routes by area, and the layers every request passes through.
+
+pub mod check;
+pub mod ops;
+pub mod session;
+pub mod users;
+pub mod views;
+
+use std::any::Any;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Request};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/users", post(users::create))
+        .route(
+            "/v1/session",
+            post(session::login)
+                .get(session::current)
+                .delete(session::logout),
+        )
+        .route(
+            "/v1/sessions",
+            get(session::list).delete(session::revoke_others),
+        )
+        .route("/v1/sessions/{id}", delete(session::revoke_one))
+        .route("/v1/password", post(session::change_password))
+        .route("/v1/check", any(check::check))
+        // Layers run outside-in in reverse order of these calls: credentials are resolved
+        // first, then the CSRF rule is applied to what was resolved.
+        .layer(from_fn_with_state(state.clone(), crate::csrf::enforce))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::auth::resolve_credentials,
+        ));
+
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(from_fn(crate::telemetry::record))
+        .layer(map_response(default_headers))
+        .layer(DefaultBodyLimit::max(state.config.server.body_limit))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                // The path only: query strings and headers may carry secrets.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            HeaderName::from_static("x-csrf-token"),
+        ]))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+/// `no-store` on everything that did not choose its own caching (JWKS does), plus the security
+/// headers that cost nothing on JSON responses and matter on pages.
+async fn default_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    response
+}
+
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    // The panic payload may contain request data; it is not echoed.
+    tracing::error!("handler panicked");
+    ApiError::Internal("handler panicked".into()).into_response()
+}

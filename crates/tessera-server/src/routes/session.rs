@@ -1,0 +1,207 @@
+//! Session-based authentication: login, current session, logout, device list, password change.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_core::session::SessionLifetimes;
+use tessera_core::{SessionId, SessionKind};
+
+use crate::auth::Authenticated;
+use crate::csrf;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Input};
+use crate::routes::views::SessionView;
+use crate::service::{accounts, sessions};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+    #[serde(default)]
+    transport: Transport,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Cookie,
+    Body,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Input(body): Input<LoginRequest>,
+) -> ApiResult<Response> {
+    // Login CSRF: a foreign page must not be able to sign a browser into the attacker's account.
+    if body.transport == Transport::Cookie && csrf::is_cross_origin(&headers, &state.public_origin)
+    {
+        return Err(ApiError::Forbidden("cross-origin request refused"));
+    }
+    let kind = match body.transport {
+        Transport::Cookie => SessionKind::Cookie,
+        Transport::Body => SessionKind::Header,
+    };
+    let login = sessions::login(&state, &body.email, &body.password, kind, &caller)
+        .await
+        .map_err(|e| match e {
+            ApiError::InvalidGrant => ApiError::BadCredentials,
+            other => other,
+        })?;
+    let csrf_token = csrf::token_for(&state.secrets.csrf, login.session.id);
+    let view = SessionView::new(&login.session, Some(login.session.id));
+    Ok(match body.transport {
+        Transport::Body => Json(json!({
+            "session": view,
+            "csrf_token": csrf_token,
+            "session_token": login.secret.expose(),
+        }))
+        .into_response(),
+        Transport::Cookie => {
+            let max_age = SessionLifetimes::max_age_seconds(&login.session, state.clock.now());
+            let cookie =
+                state
+                    .cookies
+                    .set(state.cookies.session, login.secret.expose(), "/", max_age);
+            (
+                [(header::SET_COOKIE, cookie)],
+                Json(json!({ "session": view, "csrf_token": csrf_token })),
+            )
+                .into_response()
+        }
+    })
+}
+
+pub async fn current(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+) -> ApiResult<Json<serde_json::Value>> {
+    let session = match &p.session {
+        Some(s) => s.clone(),
+        None => sessions::find_own(&state, p.user_id, p.session_id)
+            .await?
+            .ok_or(ApiError::Unauthorized { bearer: true })?,
+    };
+    let email = match &p.email {
+        Some(e) => e.to_string(),
+        None => state
+            .store
+            .user_by_id(p.user_id)
+            .await?
+            .map(|u| u.email.to_string())
+            .unwrap_or_default(),
+    };
+    Ok(Json(json!({
+        "session": SessionView::new(&session, Some(p.session_id)),
+        "user": { "id": p.user_id.to_string(), "email": email },
+        "csrf_token": csrf::token_for(&state.secrets.csrf, p.session_id),
+    })))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Authenticated(p): Authenticated,
+) -> ApiResult<Response> {
+    sessions::revoke(&state, p.session_id, p.user_id, "logout", Some(&caller)).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        state.cookies.clear(state.cookies.session, "/"),
+    );
+    if p.method == crate::auth::AuthMethod::AccessToken && p.via_cookie {
+        headers.append(
+            header::SET_COOKIE,
+            state.cookies.clear(state.cookies.access, "/"),
+        );
+        headers.append(
+            header::SET_COOKIE,
+            state
+                .cookies
+                .clear(state.cookies.refresh, crate::cookies::REFRESH_COOKIE_PATH),
+        );
+    }
+    Ok(response)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+) -> ApiResult<Json<serde_json::Value>> {
+    let list = sessions::list_live(&state, p.user_id).await?;
+    let views: Vec<_> = list
+        .iter()
+        .map(|s| SessionView::new(s, Some(p.session_id)))
+        .collect();
+    Ok(Json(json!({ "sessions": views })))
+}
+
+pub async fn revoke_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Authenticated(p): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id: SessionId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let session = sessions::find_own(&state, p.user_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    sessions::revoke(
+        &state,
+        session.id,
+        p.user_id,
+        "session_revoked",
+        Some(&caller),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScopeQuery {
+    scope: Option<String>,
+}
+
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    caller: Caller,
+    Authenticated(p): Authenticated,
+    Query(q): Query<ScopeQuery>,
+) -> ApiResult<StatusCode> {
+    if q.scope.as_deref() != Some("others") {
+        return Err(ApiError::InvalidRequest("scope must be `others`".into()));
+    }
+    sessions::revoke_all(&state, p.user_id, Some(p.session_id), Some(&caller)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Authenticated(p): Authenticated,
+    Input(body): Input<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    accounts::change_password(
+        &state,
+        p.user_id,
+        p.session_id,
+        &body.current_password,
+        &body.new_password,
+        &caller,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,6 @@
+//! Service functions: what handlers call. They take the state (stores, clock, caches), apply
+//! the rules from `tessera-core`, and return domain results that handlers map to HTTP.
+
+pub mod accounts;
+pub mod sessions;
+pub mod tokens;

@@ -1,0 +1,319 @@
+//! Opening, checking and ending sessions.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_core::password::Verification;
+use tessera_core::session::{ClientInfo, SessionLifetimes};
+use tessera_core::types::Password;
+use tessera_core::{Email, SecretToken, Session, SessionId, SessionKind, TokenKind, User, UserId};
+
+use crate::cache::CachedSession;
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::AppState;
+
+/// Checks a presented session secret: cache first, store on a miss; expiry, lock and revocation
+/// applied; activity recorded with coalesced writes.
+pub async fn authenticate(
+    state: &AppState,
+    secret: &SecretToken,
+) -> Result<Option<Arc<CachedSession>>, ApiError> {
+    let now = state.clock.now();
+    let hash = secret.hash();
+    let entry = if let Some(hit) = state.sessions.get(&hash, now) {
+        metrics::counter!("tessera_session_cache_total", "result" => "hit").increment(1);
+        hit
+    } else {
+        metrics::counter!("tessera_session_cache_total", "result" => "miss").increment(1);
+        let Some(session) = state.store.session_by_secret_hash(&hash).await? else {
+            return Ok(None);
+        };
+        let Some(user) = state.store.user_by_id(session.user_id).await? else {
+            return Ok(None);
+        };
+        state.sessions.insert(session, user.email, user.locked, now)
+    };
+    // The store found the row by this hash already; comparing again in constant time keeps the
+    // guarantee even if a backend's index lookup were ever relaxed.
+    if entry.session.secret_hash != hash {
+        return Ok(None);
+    }
+    if entry.locked
+        || !SessionLifetimes::is_live(&entry.session, now)
+        || crate::service::tokens::is_revoked(state, entry.session.id)
+    {
+        state.sessions.evict(entry.session.id);
+        return Ok(None);
+    }
+    if let Some(touch) = state.lifetimes.touch(&entry.session, now) {
+        if !state
+            .store
+            .touch_session(entry.session.id, touch.last_seen_at, touch.idle_expires_at)
+            .await?
+        {
+            state.sessions.evict(entry.session.id);
+            return Ok(None);
+        }
+        let mut session = entry.session.clone();
+        touch.apply(&mut session);
+        state.sessions.update(&session);
+        return Ok(Some(Arc::new(CachedSession {
+            session,
+            ..(*entry).clone()
+        })));
+    }
+    Ok(Some(entry))
+}
+
+/// A successful login: the user and a brand-new session with its secret.
+#[derive(Debug)]
+pub struct Login {
+    pub user: User,
+    pub session: Session,
+    pub secret: SecretToken,
+}
+
+/// Verifies credentials and opens a new session of `kind`. Every failure — unknown email, wrong
+/// password, locked account, malformed input — is the same [`ApiError::InvalidGrant`] after the
+/// same amount of hashing work.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    kind: SessionKind,
+    caller: &Caller,
+) -> Result<Login, ApiError> {
+    let now = state.clock.now();
+    let ip_key = caller.ip.to_string();
+    let account_key = email.trim().to_lowercase();
+    check_throttles(state, &ip_key, &account_key, now)?;
+
+    let email = Email::parse(email).ok();
+    let password = Password::for_login(password).ok();
+    let user = match &email {
+        Some(e) => state.store.user_by_email(e).await?,
+        None => None,
+    };
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    // Verification and, when the parameters changed, the rehash run in one blocking job: the
+    // plaintext never leaves it.
+    let (verification, new_hash) = state
+        .hashing
+        .run(move |hasher| {
+            let presented =
+                password.unwrap_or_else(|| Password::for_login("").expect("empty is short"));
+            match stored_hash {
+                Some(hash) => {
+                    let v = hasher.verify(&presented, &hash);
+                    let rehash = matches!(v, Verification::Valid { needs_rehash: true })
+                        .then(|| hasher.hash(&presented));
+                    (v, rehash)
+                }
+                None => (hasher.dummy_verify(&presented), None),
+            }
+        })
+        .await?;
+
+    let user = match (user, verification) {
+        (Some(user), Verification::Valid { .. }) if !user.locked => {
+            if let Some(hash) = new_hash {
+                // Best effort: the login is valid either way, and the next one retries.
+                if let Err(err) = state.store.set_password_hash(user.id, &hash, now).await {
+                    tracing::warn!(error = %err, "could not store the upgraded password hash");
+                }
+            }
+            user
+        }
+        (user, _) => {
+            record_failure(state, &ip_key, &account_key, now);
+            let reason = match &user {
+                None => "unknown_account",
+                Some(u) if u.locked => "locked",
+                Some(_) => "wrong_password",
+            };
+            state
+                .audit(
+                    "login_failed",
+                    user.as_ref().map(|u| u.id),
+                    None,
+                    Some(caller),
+                    json!({ "reason": reason }),
+                )
+                .await;
+            metrics::counter!("tessera_logins_total", "result" => "failed").increment(1);
+            return Err(ApiError::InvalidGrant);
+        }
+    };
+    state
+        .throttles
+        .per_account
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .reset(&account_key);
+
+    let (session, secret) = open_session(state, user.id, kind, caller).await?;
+    state
+        .audit(
+            "login_succeeded",
+            Some(user.id),
+            Some(session.id),
+            Some(caller),
+            json!({ "kind": kind.as_str() }),
+        )
+        .await;
+    metrics::counter!("tessera_logins_total", "result" => "succeeded").increment(1);
+    Ok(Login {
+        user,
+        session,
+        secret,
+    })
+}
+
+/// A new session with a fresh id and secret. Nothing the client sent is reused: that is the
+/// session-fixation defence.
+pub async fn open_session(
+    state: &AppState,
+    user_id: UserId,
+    kind: SessionKind,
+    caller: &Caller,
+) -> Result<(Session, SecretToken), ApiError> {
+    let now = state.clock.now();
+    let secret = SecretToken::generate(TokenKind::Session);
+    let client = ClientInfo::new(Some(caller.ip.to_string()), caller.user_agent.as_deref());
+    let session = state
+        .lifetimes
+        .open(user_id, kind, secret.hash(), client, now);
+    state.store.create_session(&session).await?;
+    Ok((session, secret))
+}
+
+fn check_throttles(
+    state: &AppState,
+    ip_key: &str,
+    account_key: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    let per_ip = state
+        .throttles
+        .per_ip
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .check(ip_key, now);
+    let per_account = state
+        .throttles
+        .per_account
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .check(account_key, now);
+    match (per_ip, per_account) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(a), Err(b)) => Err(rate_limited(a.max(b))),
+        (Err(wait), _) | (_, Err(wait)) => Err(rate_limited(wait)),
+    }
+}
+
+fn rate_limited(wait: time::Duration) -> ApiError {
+    metrics::counter!("tessera_logins_total", "result" => "throttled").increment(1);
+    ApiError::RateLimited {
+        retry_after_secs: wait.whole_seconds().max(1) as u64,
+    }
+}
+
+fn record_failure(state: &AppState, ip_key: &str, account_key: &str, now: time::OffsetDateTime) {
+    state
+        .throttles
+        .per_ip
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .record_failure(ip_key, now);
+    state
+        .throttles
+        .per_account
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .record_failure(account_key, now);
+}
+
+/// Ends one session and everything derived from it: its cached copy, its refresh tokens and the
+/// access tokens that carry its id. Returns false if it was already ended.
+pub async fn revoke(
+    state: &AppState,
+    session_id: SessionId,
+    user_id: UserId,
+    kind: &str,
+    caller: Option<&Caller>,
+) -> Result<bool, ApiError> {
+    let now = state.clock.now();
+    let revoked = state.store.revoke_session(session_id, now).await?;
+    state
+        .store
+        .revoke_refresh_of_session(session_id, now)
+        .await?;
+    state.sessions.evict(session_id);
+    crate::service::tokens::mark_revoked(state, session_id, now);
+    if revoked {
+        state
+            .audit(kind, Some(user_id), Some(session_id), caller, json!({}))
+            .await;
+    }
+    Ok(revoked)
+}
+
+/// Ends every session of `user` except `keep`.
+pub async fn revoke_all(
+    state: &AppState,
+    user_id: UserId,
+    keep: Option<SessionId>,
+    caller: Option<&Caller>,
+) -> Result<Vec<SessionId>, ApiError> {
+    let now = state.clock.now();
+    let ids = state
+        .store
+        .revoke_sessions_of_user(user_id, keep, now)
+        .await?;
+    for id in &ids {
+        state.store.revoke_refresh_of_session(*id, now).await?;
+        state.sessions.evict(*id);
+        crate::service::tokens::mark_revoked(state, *id, now);
+    }
+    if !ids.is_empty() {
+        state
+            .audit(
+                "session_revoked",
+                Some(user_id),
+                None,
+                caller,
+                json!({ "count": ids.len(), "kept": keep }),
+            )
+            .await;
+    }
+    Ok(ids)
+}
+
+/// Live sessions of a user, as the device list shows them.
+pub async fn list_live(state: &AppState, user_id: UserId) -> Result<Vec<Session>, ApiError> {
+    let now = state.clock.now();
+    let sessions = state.store.live_sessions_of_user(user_id, now).await?;
+    Ok(sessions
+        .into_iter()
+        .filter(|s| {
+            SessionLifetimes::is_live(s, now) && !crate::service::tokens::is_revoked(state, s.id)
+        })
+        .collect())
+}
+
+/// A user's session by public id, only if it is theirs and live. Anything else is "not found",
+/// so ids of other users' sessions cannot be probed.
+pub async fn find_own(
+    state: &AppState,
+    user_id: UserId,
+    id: SessionId,
+) -> Result<Option<Session>, ApiError> {
+    let now = state.clock.now();
+    Ok(state
+        .store
+        .session_by_id(id)
+        .await?
+        .filter(|s| s.user_id == user_id && SessionLifetimes::is_live(s, now)))
+}

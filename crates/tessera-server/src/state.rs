@@ -1,0 +1,167 @@
+//! Shared application state: configuration, stores, clock and the in-process hot-path caches.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use tessera_core::password::PasswordHasher;
+use tessera_core::session::SessionLifetimes;
+use tessera_core::store::Store;
+use tessera_core::throttle::Throttle;
+use tessera_core::types::PasswordPolicy;
+use tessera_core::{Clock, NewAuditEvent, SessionId, UserId};
+use tokio::sync::Semaphore;
+
+use crate::cache::SessionCache;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::extract::Caller;
+
+/// How long a cached session is trusted before the store is asked again. Revocations made by
+/// this instance evict immediately; this bounds how long a change made elsewhere can go unseen
+/// when no revocation feed is configured.
+const SESSION_CACHE_TTL: time::Duration = time::Duration::seconds(5);
+const SESSION_CACHE_CAPACITY: usize = 100_000;
+/// A login waiting longer than this for a hashing slot is refused with 503 rather than queued
+/// forever: under a flood, failing fast keeps the server responsive for everyone else.
+const HASH_QUEUE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+
+/// Runs argon2 on tokio's blocking pool, at most `permits` at a time, so a login flood can
+/// neither starve the async runtime nor grow an unbounded number of threads.
+#[derive(Debug)]
+pub struct HashPool {
+    permits: Semaphore,
+    hasher: Arc<PasswordHasher>,
+}
+
+impl HashPool {
+    pub fn new(hasher: PasswordHasher, permits: usize) -> Self {
+        Self {
+            permits: Semaphore::new(permits.max(1)),
+            hasher: Arc::new(hasher),
+        }
+    }
+
+    pub async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let _permit = tokio::time::timeout(HASH_QUEUE_TIMEOUT, self.permits.acquire())
+            .await
+            .map_err(|_| ApiError::Unavailable(None))?
+            .map_err(ApiError::internal)?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || work(&hasher))
+            .await
+            .map_err(ApiError::internal)
+    }
+}
+
+/// Keys the server derives per-session values from. They must be the same on every instance.
+#[derive(Clone)]
+pub struct ServerSecrets {
+    pub csrf: [u8; 32],
+}
+
+impl std::fmt::Debug for ServerSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerSecrets(<redacted>)")
+    }
+}
+
+#[derive(Debug)]
+pub struct Throttles {
+    pub per_ip: Mutex<Throttle>,
+    pub per_account: Mutex<Throttle>,
+}
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hashing: HashPool,
+    pub policy: PasswordPolicy,
+    pub lifetimes: SessionLifetimes,
+    pub sessions: SessionCache,
+    pub throttles: Throttles,
+    pub secrets: ServerSecrets,
+    pub cookies: crate::cookies::CookieNames,
+    pub public_origin: String,
+}
+
+/// Cheap to clone; handed to every handler.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        secrets: ServerSecrets,
+    ) -> Self {
+        let policy = PasswordPolicy::new(
+            config.password.min_length,
+            config.password.deny_list.clone(),
+        );
+        let lifetimes = SessionLifetimes {
+            idle: config.session.idle_timeout.0,
+            absolute: config.session.absolute_timeout.0,
+        };
+        let throttles = Throttles {
+            per_ip: Mutex::new(Throttle::new(config.limits.login_per_ip)),
+            per_account: Mutex::new(Throttle::new(config.limits.login_per_account)),
+        };
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let cookies = crate::cookies::CookieNames::new(config.cookie_secure());
+        let public_origin = config.public_origin();
+        Self(Arc::new(Inner {
+            hashing: HashPool::new(hasher, threads),
+            sessions: SessionCache::new(SESSION_CACHE_TTL, SESSION_CACHE_CAPACITY),
+            policy,
+            lifetimes,
+            throttles,
+            secrets,
+            cookies,
+            public_origin,
+            config,
+            store,
+            clock,
+        }))
+    }
+
+    /// Appends to the audit log. A failure to audit is logged but does not fail the request:
+    /// the security action itself (e.g. a revocation) has already happened.
+    pub async fn audit(
+        &self,
+        kind: &str,
+        user_id: Option<UserId>,
+        session_id: Option<SessionId>,
+        caller: Option<&Caller>,
+        detail: serde_json::Value,
+    ) {
+        let event = NewAuditEvent {
+            kind: kind.to_owned(),
+            at: self.clock.now(),
+            user_id,
+            session_id,
+            ip: caller.map(|c| c.ip.to_string()),
+            user_agent: caller
+                .and_then(|c| c.user_agent.clone())
+                .map(|ua| ua.chars().take(256).collect()),
+            detail,
+        };
+        if let Err(err) = self.store.append_event(&event).await {
+            tracing::warn!(error = %err, kind, "could not append audit event");
+        }
+        metrics::counter!("tessera_audit_events_total", "type" => kind.to_owned()).increment(1);
+    }
+}

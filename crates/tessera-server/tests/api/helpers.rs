@@ -1,0 +1,245 @@
+//! `spawn_app()`: a real server on a free port with a fresh store and a test clock, and a few
+//! client helpers. Tests talk HTTP to it like any client would.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use tessera_core::password::PasswordHasher;
+use tessera_core::TestClock;
+use tessera_server::config::Config;
+use tessera_server::state::AppState;
+use tessera_server::{Application, Options};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+}
+
+/// Generates one test per backend from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn memory() {
+                    super::$name($crate::helpers::Backend::Memory).await;
+                }
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            }
+        )*
+    };
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub clock: TestClock,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    db_file: Option<PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(path) = &self.db_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, "").await
+}
+
+/// Starts a server whose configuration is the defaults, then `extra_toml`, on port 0.
+pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> TestApp {
+    let db_file = match backend {
+        Backend::Memory => None,
+        Backend::Sqlite => {
+            Some(std::env::temp_dir().join(format!("tessera-test-{}.db", uuid::Uuid::new_v4())))
+        }
+    };
+    let store_url = match &db_file {
+        None => "memory://".to_owned(),
+        Some(path) => format!("sqlite://{}", path.display()),
+    };
+    let text =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\n{extra_toml}");
+    let config =
+        Config::from_toml_str(&merge_sections(&text)).expect("test configuration is valid");
+    let clock = TestClock::starting_now();
+    // Cheap argon2 parameters keep the suite fast; the production parameters are unit-tested
+    // in tessera-core.
+    let hasher = PasswordHasher::with_params(argon2_cheap());
+    let app = Application::build(
+        config,
+        Options {
+            clock: Arc::new(clock.clone()),
+            hasher,
+        },
+    )
+    .await
+    .expect("test app starts");
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        client,
+        clock,
+        state,
+        stop: Some(stop),
+        db_file,
+    }
+}
+
+fn argon2_cheap() -> argon2::Params {
+    argon2::Params::new(1024, 1, 1, None).unwrap()
+}
+
+/// TOML forbids defining a table twice; tests append sections freely, so merge them.
+fn merge_sections(text: &str) -> String {
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with('[') {
+            line.clone_into(&mut current);
+            if !sections.iter().any(|(name, _)| *name == current) {
+                sections.push((current.clone(), Vec::new()));
+            }
+        } else if let Some((_, lines)) = sections.iter_mut().find(|(name, _)| *name == current) {
+            let key = line.split('=').next().unwrap_or("").trim().to_owned();
+            lines.retain(|l| l.split('=').next().unwrap_or("").trim() != key);
+            lines.push(line.to_owned());
+        }
+    }
+    let mut out = String::new();
+    for (name, lines) in sections {
+        out.push_str(&name);
+        out.push('\n');
+        out.push_str(&lines.join("\n"));
+        out.push('\n');
+    }
+    out
+}
+
+/// The cookie value set under `name`, from the raw `Set-Cookie` headers.
+pub fn set_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+pub fn cookie_value(set_cookie_line: &str) -> String {
+    set_cookie_line
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_user(&self, email: &str) -> Value {
+        let r = self
+            .post_json(
+                "/v1/users",
+                &json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "sign-up of {email}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in with cookie transport; returns (cookie header value, csrf token, body).
+    pub async fn login_cookie(&self, email: &str) -> (String, String, Value) {
+        let r = self
+            .post_json(
+                "/v1/session",
+                &json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let line = set_cookie(r.headers(), "tessera_session")
+            .expect("session cookie set")
+            .to_owned();
+        let body: Value = r.json().await.unwrap();
+        let cookie = format!("tessera_session={}", cookie_value(&line));
+        (
+            cookie,
+            body["csrf_token"].as_str().unwrap().to_owned(),
+            body,
+        )
+    }
+
+    /// Logs in with body transport; returns (tss_ token, body).
+    pub async fn login_body(&self, email: &str) -> (String, Value) {
+        let r = self
+            .post_json(
+                "/v1/session",
+                &json!({ "email": email, "password": PASSWORD, "transport": "body" }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        (body["session_token"].as_str().unwrap().to_owned(), body)
+    }
+
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_with_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}

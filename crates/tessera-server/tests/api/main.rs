@@ -1,0 +1,9 @@
+//! The server's one integration test binary: black-box tests over real HTTP.
+
+mod helpers;
+
+mod csrf;
+mod errors;
+mod ops;
+mod sessions;
+mod users;

@@ -1,0 +1,30 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, Backend};
+use crate::on_every_backend;
+
+on_every_backend!(health_ready_and_metrics);
+
+async fn health_ready_and_metrics(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["store"]["ok"], true);
+
+    app.create_user("metrics@example.com").await;
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("tessera_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/v1/users\""));
+    assert!(text.contains("tessera_http_request_duration_seconds_bucket"));
+    assert!(
+        !text.contains("metrics@example.com"),
+        "no personal data in metrics"
+    );
+}

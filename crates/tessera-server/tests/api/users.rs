@@ -1,0 +1,120 @@
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_with, Backend, PASSWORD};
+use crate::on_every_backend;
+
+on_every_backend!(
+    sign_up_returns_the_account,
+    duplicate_email_is_a_conflict_whatever_the_case,
+    weak_passwords_are_refused,
+    bad_emails_are_refused,
+    sign_up_can_be_disabled,
+);
+
+async fn sign_up_returns_the_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .post_json(
+            "/v1/users",
+            &json!({ "email": "  Ada@Example.com ", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["email"], "ada@example.com");
+    assert!(uuid::Uuid::parse_str(body["id"].as_str().unwrap()).is_ok());
+    assert!(body["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(body.get("password_hash").is_none() && body.get("password").is_none());
+}
+
+async fn duplicate_email_is_a_conflict_whatever_the_case(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("ada@example.com").await;
+    let r = app
+        .post_json(
+            "/v1/users",
+            &json!({ "email": "ADA@example.COM", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "conflict");
+}
+
+async fn weak_passwords_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for password in [
+        "short",
+        "1234567",
+        "qwerty123",
+        "Trustno1",
+        &"x".repeat(129),
+    ] {
+        let r = app
+            .post_json(
+                "/v1/users",
+                &json!({ "email": "ada@example.com", "password": password }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{password:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            !body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains(password),
+            "never echo the password"
+        );
+    }
+    // Eight characters counted as Unicode scalar values, not bytes: 8 emoji pass.
+    let r = app
+        .post_json(
+            "/v1/users",
+            &json!({ "email": "emoji@example.com", "password": "🔑".repeat(8) }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn bad_emails_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let long = format!("a@{}.com", "d".repeat(260));
+    for email in ["", "no-at-sign", "a@", "@b.c", "a b@c.d", long.as_str()] {
+        let r = app
+            .post_json(
+                "/v1/users",
+                &json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{email:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+    let r = app
+        .post_json(
+            "/v1/users",
+            &json!({ "email": "jörg@bücher.de", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "internationalised addresses are accepted"
+    );
+}
+
+async fn sign_up_can_be_disabled(backend: Backend) {
+    let app = spawn_app_with(backend, "[signup]\nenabled = false").await;
+    let r = app
+        .post_json(
+            "/v1/users",
+            &json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "forbidden");
+}
