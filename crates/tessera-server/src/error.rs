@@ -108,7 +108,7 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Internal(_) => tracing::error!(error = %chain(&self), "request failed"),
             Self::Unavailable(Some(_)) => {
-                tracing::warn!(error = %chain(&self), "dependency unavailable")
+                tracing::warn!(error = %chain(&self), "dependency unavailable");
             }
             _ => {}
         }

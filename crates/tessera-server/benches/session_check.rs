@@ -1,0 +1,132 @@
+//! The in-process session check — the work behind every cookie or `tss_` request — on SQLite:
+//! a cache hit, and a cache miss that goes to the store. After the criterion groups, a plain
+//! loop reports miss-latency percentiles, which criterion does not.
+//!
+//! `cargo bench -p tessera-server --bench session_check`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion};
+use tessera_core::password::PasswordHasher;
+use tessera_core::{SecretToken, SystemClock};
+use tessera_server::config::Config;
+use tessera_server::extract::Caller;
+use tessera_server::service::{accounts, sessions};
+use tessera_server::state::{AppState, ServerSecrets};
+
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    state: AppState,
+    secret: SecretToken,
+    session_id: tessera_core::SessionId,
+    _db: TempDb,
+}
+
+struct TempDb(std::path::PathBuf);
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+fn fixture() -> Fixture {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db =
+        TempDb(std::env::temp_dir().join(format!("tessera-bench-{}.db", uuid::Uuid::new_v4())));
+    let url = format!("sqlite://{}", db.0.display());
+    let (state, secret, session_id) = rt.block_on(async {
+        let store = tessera_store::open(&url, true).await.unwrap();
+        let config = Config::default();
+        let hasher = PasswordHasher::with_params(argon2::Params::new(1024, 1, 1, None).unwrap());
+        let state = AppState::new(
+            config,
+            store,
+            Arc::new(SystemClock),
+            hasher,
+            ServerSecrets { csrf: [7; 32] },
+        );
+        let caller = Caller {
+            ip: "127.0.0.1".parse().unwrap(),
+            user_agent: Some("bench".into()),
+        };
+        accounts::create_user(&state, "bench@example.com", "correct horse battery", None)
+            .await
+            .unwrap();
+        let login = sessions::login(
+            &state,
+            "bench@example.com",
+            "correct horse battery",
+            tessera_core::SessionKind::Header,
+            &caller,
+        )
+        .await
+        .unwrap();
+        (state, login.secret, login.session.id)
+    });
+    Fixture {
+        rt,
+        state,
+        secret,
+        session_id,
+        _db: db,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let f = fixture();
+    let mut group = c.benchmark_group("session_check_sqlite");
+    group.bench_function("cache_hit", |b| {
+        b.iter(|| {
+            f.rt.block_on(sessions::authenticate(&f.state, &f.secret))
+                .unwrap()
+                .unwrap()
+        });
+    });
+    group.bench_function("cache_miss", |b| {
+        b.iter(|| {
+            f.state.sessions.evict(f.session_id);
+            f.rt.block_on(sessions::authenticate(&f.state, &f.secret))
+                .unwrap()
+                .unwrap()
+        });
+    });
+    group.finish();
+}
+
+/// p50/p99 of the store path, over 20,000 misses.
+fn miss_percentiles() {
+    let f = fixture();
+    let mut samples = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        f.state.sessions.evict(f.session_id);
+        let started = Instant::now();
+        f.rt.block_on(sessions::authenticate(&f.state, &f.secret))
+            .unwrap()
+            .unwrap();
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    let pct = |per_mille: usize| samples[(samples.len() - 1) * per_mille / 1000];
+    let show = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
+    println!(
+        "session_check_sqlite/cache_miss percentiles over {} checks: p50 {}  p99 {}  max {}",
+        samples.len(),
+        show(pct(500)),
+        show(pct(990)),
+        show(samples[samples.len() - 1])
+    );
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    miss_percentiles();
+}
