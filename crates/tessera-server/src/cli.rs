@@ -41,6 +41,9 @@ enum Command {
     /// Inspect and end a user's sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Manage clients (resource servers allowed to introspect tokens).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Manage the admin API key.
     #[command(name = "admin-key", subcommand)]
     AdminKey(AdminKeyCommand),
@@ -60,6 +63,14 @@ enum SessionsCommand {
     List { email: String },
     /// End every session of an account.
     Revoke { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Register a client; prints its id and its secret (shown once).
+    Add { name: String },
+    /// List registered clients.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +109,7 @@ async fn execute(cli: Cli) -> Result<(), String> {
         }
         Command::User(cmd) => user_command(config, cmd).await,
         Command::Sessions(cmd) => sessions_command(config, cmd).await,
+        Command::Clients(cmd) => clients_command(config, cmd).await,
         Command::AdminKey(_) => unreachable!("handled above"),
     }
 }
@@ -188,6 +200,34 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
                 .await
                 .map_err(|e| e.to_string())?;
             println!("ended {} session(s) of {}", ids.len(), user.email);
+        }
+    }
+    Ok(())
+}
+
+async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), String> {
+    let state = offline_state(config).await?;
+    match cmd {
+        ClientsCommand::Add { name } => {
+            let (client, secret) = crate::service::clients::create(&state, &name, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "client_id: {}\nclient_secret: {}",
+                client.id,
+                secret.expose()
+            );
+            eprintln!("store the secret now: only its hash is kept");
+        }
+        ClientsCommand::List => {
+            for c in state
+                .store
+                .list_clients()
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("{}  {}  {}", c.id, rfc3339(c.created_at), c.name);
+            }
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes by area, and the layers every request passes through.
 
+pub mod admin;
 pub mod check;
 pub mod ops;
 pub mod session;
@@ -37,6 +38,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", delete(session::revoke_one))
         .route("/v1/password", post(session::change_password))
         .route("/v1/check", any(check::check))
+        .route("/v1/admin/users", get(admin::find_users))
+        .route(
+            "/v1/admin/users/{id}",
+            get(admin::get_user).patch(admin::patch_user),
+        )
+        .route(
+            "/v1/admin/users/{id}/sessions",
+            get(admin::user_sessions).delete(admin::revoke_user_sessions),
+        )
+        .route("/v1/admin/events", get(admin::events))
+        .route(
+            "/v1/admin/clients",
+            post(admin::create_client).get(admin::list_clients),
+        )
+        .route("/v1/admin/clients/{id}", delete(admin::delete_client))
         // Layers run outside-in in reverse order of these calls: credentials are resolved
         // first, then the CSRF rule is applied to what was resolved.
         .layer(from_fn_with_state(state.clone(), crate::csrf::enforce))

@@ -2,5 +2,6 @@
 //! the rules from `tessera-core`, and return domain results that handlers map to HTTP.
 
 pub mod accounts;
+pub mod clients;
 pub mod sessions;
 pub mod tokens;

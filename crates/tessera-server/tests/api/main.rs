@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod admin;
 mod csrf;
 mod errors;
 mod ops;

@@ -1,0 +1,264 @@
+//! The admin API: `Authorization: Bearer <admin.api_key>`.
+//!
+//! No key or a wrong key → 401; a user's own credential (session or access token) → 403, so a
+//! signed-in user learns that the endpoint exists but not that their token "almost" worked.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tessera_core::model::AuditQuery;
+use tessera_core::secret::constant_time_eq;
+use tessera_core::{ClientId, Email, User, UserId};
+
+use crate::auth::Credential;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Input};
+use crate::routes::views::{rfc3339, SessionView};
+use crate::service::{accounts, clients, sessions};
+use crate::state::AppState;
+
+/// Proof that the request carries the admin key.
+#[derive(Debug)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let (Some(presented), Some(key)) = (presented, state.config.admin.api_key.as_deref()) {
+            if constant_time_eq(presented.as_bytes(), key.as_bytes()) {
+                return Ok(Admin);
+            }
+        }
+        match parts.extensions.get::<Credential>() {
+            Some(Credential::Valid(_)) => Err(ApiError::Forbidden("admin credentials required")),
+            _ => Err(ApiError::Unauthorized {
+                bearer: presented.is_some(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdminUserView {
+    id: String,
+    email: String,
+    locked: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&User> for AdminUserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.to_string(),
+            locked: u.locked,
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserQuery {
+    email: Option<String>,
+}
+
+pub async fn find_users(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<UserQuery>,
+) -> ApiResult<Json<Value>> {
+    let email = q.email.ok_or_else(|| {
+        ApiError::InvalidRequest("the `email` query parameter is required".into())
+    })?;
+    let email = Email::parse(&email)?;
+    let users: Vec<AdminUserView> = state
+        .store
+        .user_by_email(&email)
+        .await?
+        .iter()
+        .map(AdminUserView::from)
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+fn parse_user_id(raw: &str) -> ApiResult<UserId> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+async fn load_user(state: &AppState, raw: &str) -> ApiResult<User> {
+    state
+        .store
+        .user_by_id(parse_user_id(raw)?)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn get_user(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AdminUserView>> {
+    Ok(Json(AdminUserView::from(&load_user(&state, &id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PatchUser {
+    locked: bool,
+}
+
+pub async fn patch_user(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Input(body): Input<PatchUser>,
+) -> ApiResult<Json<AdminUserView>> {
+    let user = load_user(&state, &id).await?;
+    accounts::set_locked(&state, user.id, body.locked, Some(&caller)).await?;
+    Ok(Json(AdminUserView::from(&load_user(&state, &id).await?)))
+}
+
+pub async fn user_sessions(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let user = load_user(&state, &id).await?;
+    let list = sessions::list_live(&state, user.id).await?;
+    let views: Vec<_> = list.iter().map(|s| SessionView::new(s, None)).collect();
+    Ok(Json(json!({ "sessions": views })))
+}
+
+pub async fn revoke_user_sessions(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user = load_user(&state, &id).await?;
+    sessions::revoke_all(&state, user.id, None, Some(&caller)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventQuery {
+    user_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<i64>,
+}
+
+const EVENTS_DEFAULT_LIMIT: u32 = 50;
+const EVENTS_MAX_LIMIT: u32 = 500;
+
+pub async fn events(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<Json<Value>> {
+    let user_id = match q.user_id.as_deref() {
+        Some(raw) => Some(
+            raw.parse::<UserId>()
+                .map_err(|_| ApiError::InvalidRequest("user_id is not a valid id".into()))?,
+        ),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(EVENTS_DEFAULT_LIMIT);
+    if !(1..=EVENTS_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {EVENTS_MAX_LIMIT}"
+        )));
+    }
+    let query = AuditQuery {
+        user_id,
+        kind: q.kind,
+        before_id: q.cursor,
+        limit,
+    };
+    let events = state.store.list_events(&query).await?;
+    let next_cursor = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    let items: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "type": e.event.kind,
+                "at": rfc3339(e.event.at),
+                "user_id": e.event.user_id.map(|u| u.to_string()),
+                "session_id": e.event.session_id.map(|s| s.to_string()),
+                "ip": e.event.ip,
+                "user_agent": e.event.user_agent,
+                "detail": e.event.detail,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "events": items, "next_cursor": next_cursor })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewClient {
+    name: String,
+}
+
+pub async fn create_client(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Input(body): Input<NewClient>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (client, secret) = clients::create(&state, &body.name, Some(&caller)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "client_id": client.id.to_string(),
+            "client_secret": secret.expose(),
+            "name": client.name,
+            "created_at": rfc3339(client.created_at),
+        })),
+    ))
+}
+
+pub async fn list_clients(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let list = state.store.list_clients().await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|c| json!({ "client_id": c.id.to_string(), "name": c.name, "created_at": rfc3339(c.created_at) }))
+        .collect();
+    Ok(Json(json!({ "clients": items })))
+}
+
+pub async fn delete_client(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !state.store.delete_client(&ClientId(id.clone())).await? {
+        return Err(ApiError::NotFound);
+    }
+    state
+        .audit(
+            "client_deleted",
+            None,
+            None,
+            Some(&caller),
+            json!({ "client_id": id }),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}

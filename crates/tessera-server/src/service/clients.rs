@@ -1,0 +1,62 @@
+//! Registered clients: resource servers allowed to call token introspection.
+
+use serde_json::json;
+use tessera_core::{Client, ClientId, SecretToken, TokenKind};
+
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::AppState;
+
+const NAME_MAX_CHARS: usize = 100;
+
+/// Creates a client and returns it with its secret, which is shown this once and stored only as
+/// a hash.
+pub async fn create(
+    state: &AppState,
+    name: &str,
+    caller: Option<&Caller>,
+) -> Result<(Client, SecretToken), ApiError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > NAME_MAX_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "name must be 1 to {NAME_MAX_CHARS} printable characters"
+        )));
+    }
+    let secret = SecretToken::generate(TokenKind::ClientSecret);
+    let client = Client {
+        id: ClientId(uuid::Uuid::new_v4().to_string()),
+        name: name.to_owned(),
+        secret_hash: secret.hash(),
+        created_at: state.clock.now(),
+    };
+    state.store.insert_client(&client).await?;
+    state
+        .audit(
+            "client_created",
+            None,
+            None,
+            caller,
+            json!({ "client_id": client.id.to_string() }),
+        )
+        .await;
+    Ok((client, secret))
+}
+
+/// Checks HTTP Basic client credentials. Unknown client and wrong secret are indistinguishable.
+pub async fn authenticate(
+    state: &AppState,
+    client_id: &str,
+    secret: &str,
+) -> Result<Option<Client>, ApiError> {
+    let Some(secret) = SecretToken::parse(TokenKind::ClientSecret, secret) else {
+        return Ok(None);
+    };
+    let client = state
+        .store
+        .client_by_id(&ClientId(client_id.to_owned()))
+        .await?;
+    Ok(client.filter(|c| c.secret_hash == secret.hash()))
+}
