@@ -25,6 +25,8 @@ pub enum ConfigError {
     Syntax { path: String, message: String },
     #[error("unknown configuration key `{0}`")]
     UnknownKey(String),
+    #[error("unknown configuration key `{key}` (from environment variable {var})")]
+    UnknownEnvKey { key: String, var: String },
     #[error("invalid value for `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
@@ -478,7 +480,7 @@ fn apply_env(
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let full = format!("{section}.{key}");
         if !KNOWN_KEYS.contains(&full.as_str()) {
-            return Err(ConfigError::UnknownKey(format!("{full} (from {name})")));
+            return Err(ConfigError::UnknownEnvKey { key: full, var: name });
         }
         let value = if LIST_KEYS.contains(&full.as_str()) {
             toml::Value::Array(
