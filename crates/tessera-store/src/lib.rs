@@ -6,7 +6,7 @@
 
 mod decode;
 mod memory;
-// mod postgres;
+mod postgres;
 mod sqlite;
 
 #[doc(hidden)]
@@ -19,7 +19,7 @@ use tessera_core::store::Store;
 use tessera_core::StoreError;
 
 pub use memory::MemoryStore;
-// pub use postgres::PostgresStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Opens the backend named by `url` and, when `migrate` is set, brings its schema up to date.
@@ -37,9 +37,13 @@ pub async fn open(url: &str, migrate: bool) -> Result<Arc<dyn Store>, StoreError
             }
             Ok(Arc::new(store))
         }
-        Backend::Postgres => Err(StoreError::unavailable(std::io::Error::other(
-            "the Postgres backend is not available yet",
-        ))),
+        Backend::Postgres => {
+            let store = PostgresStore::connect(url).await?;
+            if migrate {
+                store.migrate().await?;
+            }
+            Ok(Arc::new(store))
+        }
     }
 }
 

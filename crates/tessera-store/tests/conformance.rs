@@ -143,6 +143,73 @@ mod sqlite {
     }
 }
 
+mod postgres {
+    use super::*;
+    use tessera_core::StoreError;
+    use tessera_store::conformance::fixtures;
+
+    tessera_store::conformance_tests!(tessera_store::conformance::fixtures::postgres());
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spend_refresh_is_two_writes() {
+        let Some(fixture) = fixtures::postgres().await else {
+            return;
+        };
+        let counter = Arc::clone(&fixture.store);
+        let writes =
+            writes_of_one_spend(fixture.store.clone(), move || counter.write_count()).await;
+        fixture.teardown().await;
+        assert_eq!(writes, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn corrupt_rows_are_errors_not_panics() {
+        let Some(fixture) = fixtures::postgres().await else {
+            return;
+        };
+        let store = fixture.store.clone();
+        let id = Uuid::new_v4();
+        let statements = [
+            format!("INSERT INTO users VALUES ('{id}', 'Shouty@Example.test', 'h', false, 0, 0)"),
+            format!(
+                "INSERT INTO sessions VALUES ('{id}', '{id}', 'bogus', '\\x00', \
+                 0, 0, 0, 0, NULL, NULL, NULL)"
+            ),
+            "INSERT INTO clients VALUES ('short-hash', 'n', '\\x0102', 0)".to_owned(),
+            format!(
+                "INSERT INTO signing_keys VALUES ('k', 'EdDSA', 'current', '\\x00', '{{}}', 1, \
+                 {}, NULL, NULL)",
+                i64::MAX
+            ),
+        ];
+        for sql in &statements {
+            sqlx::query(sql)
+                .execute(store.pool())
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        let corrupt = |what: &str, result: Result<(), StoreError>| match result {
+            Err(StoreError::Corrupt(_)) => {}
+            other => panic!("{what}: expected Corrupt, got {other:?}"),
+        };
+        corrupt(
+            "unnormalised email",
+            store.user_by_id(tessera_core::UserId(id)).await.map(drop),
+        );
+        corrupt(
+            "bad kind",
+            store
+                .session_by_id(tessera_core::SessionId(id))
+                .await
+                .map(drop),
+        );
+        let client = tessera_core::ClientId("short-hash".into());
+        corrupt("short hash", store.client_by_id(&client).await.map(drop));
+        corrupt("timestamp out of range", store.list_keys().await.map(drop));
+        fixture.teardown().await;
+    }
+}
+
 mod open {
     use tessera_core::StoreError;
 

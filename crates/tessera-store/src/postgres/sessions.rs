@@ -1,0 +1,332 @@
+//! Sessions and refresh tokens on Postgres: the hot, revocation-critical part of the schema.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
+use tessera_core::model::{RefreshToken, Session, SpendOutcome};
+use tessera_core::store::{RefreshStore, SessionStore, StoreResult};
+use tessera_core::{SessionId, StoreError, TokenHash, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{rows, PostgresStore};
+use crate::decode::{self, millis, opt_millis};
+use crate::write_error;
+
+/// A session is gone for good once either expiry has passed or it was revoked long enough ago.
+const SWEEP_CONDITION: &str = "expires_at < $1 OR idle_expires_at < $1 OR revoked_at < $2";
+
+fn insert_refresh(token: &RefreshToken) -> Query<'_, Postgres, PgArguments> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, session_id, user_id, token_hash, created_at, \
+         expires_at, used_at, successor_id, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(token.id)
+    .bind(token.family_id)
+    .bind(token.session_id.0)
+    .bind(token.user_id.0)
+    .bind(&token.token_hash.0[..])
+    .bind(millis(token.created_at))
+    .bind(millis(token.expires_at))
+    .bind(opt_millis(token.used_at))
+    .bind(token.successor_id)
+    .bind(opt_millis(token.revoked_at))
+}
+
+fn refresh_insert_error(err: sqlx::Error) -> StoreError {
+    write_error(
+        err,
+        "refresh token already exists",
+        "refresh token's session does not exist",
+    )
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.count_write();
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, kind, secret_hash, created_at, last_seen_at, \
+             idle_expires_at, expires_at, ip, user_agent, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(session.id.0)
+        .bind(session.user_id.0)
+        .bind(session.kind.as_str())
+        .bind(&session.secret_hash.0[..])
+        .bind(millis(session.created_at))
+        .bind(millis(session.last_seen_at))
+        .bind(millis(session.idle_expires_at))
+        .bind(millis(session.expires_at))
+        .bind(&session.ip)
+        .bind(&session.user_agent)
+        .bind(opt_millis(session.revoked_at))
+        .execute(self.pool())
+        .await
+        .map_err(|e| write_error(e, "session already exists", "session's user does not exist"))?;
+        Ok(())
+    }
+
+    async fn session_by_secret_hash(&self, hash: &TokenHash) -> StoreResult<Option<Session>> {
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE secret_hash = $1",
+            rows::SESSION_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(&hash.0[..])
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::unavailable)?
+            .as_ref()
+            .map(rows::session)
+            .transpose()
+    }
+
+    async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE id = $1",
+            rows::SESSION_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::unavailable)?
+            .as_ref()
+            .map(rows::session)
+            .transpose()
+    }
+
+    async fn live_sessions_of_user(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+             AND idle_expires_at > $2 AND expires_at > $2 ORDER BY created_at, id",
+            rows::SESSION_COLUMNS
+        );
+        let found = sqlx::query(&sql)
+            .bind(user.0)
+            .bind(millis(now))
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::unavailable)?;
+        rows::all(&found, rows::session)
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 \
+             WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(millis(last_seen_at))
+        .bind(millis(idle_expires_at))
+        .bind(id.0);
+        Ok(self.update(query).await? == 1)
+    }
+
+    async fn revoke_session(&self, id: SessionId, at: OffsetDateTime) -> StoreResult<bool> {
+        let query =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(millis(at))
+                .bind(id.0);
+        Ok(self.update(query).await? == 1)
+    }
+
+    async fn revoke_sessions_of_user(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionId>> {
+        // One statement that both changes and reports the rows: atomic without a transaction.
+        self.count_write();
+        let revoked = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND revoked_at IS NULL AND id IS DISTINCT FROM $3 \
+             RETURNING id",
+        )
+        .bind(millis(at))
+        .bind(user.0)
+        .bind(keep.map(|k| k.0))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::unavailable)?;
+        let mut ids = revoked
+            .iter()
+            .map(|row| {
+                row.try_get("id")
+                    .map(SessionId)
+                    .map_err(|err| decode::column_error("id", &err))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> StoreResult<Vec<(SessionId, OffsetDateTime)>> {
+        let found = sqlx::query(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 \
+             ORDER BY revoked_at, id",
+        )
+        .bind(millis(since))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::unavailable)?;
+        rows::all(&found, rows::revoked)
+    }
+
+    async fn sweep_sessions(
+        &self,
+        expired_before: OffsetDateTime,
+        revoked_before: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool().begin().await.map_err(StoreError::unavailable)?;
+        // Explicit so the write count is honest; ON DELETE CASCADE would also catch a token
+        // inserted between the two statements.
+        self.count_write();
+        sqlx::query(&format!(
+            "DELETE FROM refresh_tokens WHERE session_id IN \
+             (SELECT id FROM sessions WHERE {SWEEP_CONDITION})"
+        ))
+        .bind(millis(expired_before))
+        .bind(millis(revoked_before))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::unavailable)?;
+        self.count_write();
+        let deleted = sqlx::query(&format!("DELETE FROM sessions WHERE {SWEEP_CONDITION}"))
+            .bind(millis(expired_before))
+            .bind(millis(revoked_before))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::unavailable)?
+            .rows_affected();
+        tx.commit().await.map_err(StoreError::unavailable)?;
+        Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl RefreshStore for PostgresStore {
+    async fn insert_refresh(&self, token: &RefreshToken) -> StoreResult<()> {
+        self.count_write();
+        insert_refresh(token)
+            .execute(self.pool())
+            .await
+            .map_err(refresh_insert_error)?;
+        Ok(())
+    }
+
+    async fn refresh_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!(
+            "SELECT {} FROM refresh_tokens WHERE token_hash = $1",
+            rows::REFRESH_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(&hash.0[..])
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::unavailable)?
+            .as_ref()
+            .map(rows::refresh)
+            .transpose()
+    }
+
+    async fn spend_refresh(
+        &self,
+        old_id: Uuid,
+        at: OffsetDateTime,
+        successor: &RefreshToken,
+    ) -> StoreResult<SpendOutcome> {
+        // Under READ COMMITTED a concurrent spender blocks on the row lock and then re-checks
+        // the WHERE clause against the committed row, so only one UPDATE matches. Dropping `tx`
+        // on an early return rolls back, so a failed insert leaves the token unspent.
+        let mut tx = self.pool().begin().await.map_err(StoreError::unavailable)?;
+        self.count_write();
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1, successor_id = $2 \
+             WHERE id = $3 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(millis(at))
+        .bind(successor.id)
+        .bind(old_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::unavailable)?
+        .rows_affected();
+        if spent == 1 {
+            self.count_write();
+            insert_refresh(successor)
+                .execute(&mut *tx)
+                .await
+                .map_err(refresh_insert_error)?;
+            tx.commit().await.map_err(StoreError::unavailable)?;
+            return Ok(SpendOutcome::Rotated);
+        }
+        let sql = format!(
+            "SELECT {} FROM refresh_tokens WHERE id = $1",
+            rows::REFRESH_COLUMNS
+        );
+        let current = sqlx::query(&sql)
+            .bind(old_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::unavailable)?;
+        tx.commit().await.map_err(StoreError::unavailable)?;
+        match current {
+            Some(row) => Ok(SpendOutcome::AlreadySpent(rows::refresh(&row)?)),
+            None => Ok(SpendOutcome::NotFound),
+        }
+    }
+
+    async fn refresh_by_id(&self, id: Uuid) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!(
+            "SELECT {} FROM refresh_tokens WHERE id = $1",
+            rows::REFRESH_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::unavailable)?
+            .as_ref()
+            .map(rows::refresh)
+            .transpose()
+    }
+
+    async fn revoke_refresh_family(&self, family_id: Uuid, at: OffsetDateTime) -> StoreResult<u64> {
+        let query = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(millis(at))
+        .bind(family_id);
+        self.update(query).await
+    }
+
+    async fn revoke_refresh_of_session(
+        &self,
+        session: SessionId,
+        at: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let query = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 \
+             WHERE session_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(millis(at))
+        .bind(session.0);
+        self.update(query).await
+    }
+}
