@@ -114,6 +114,10 @@ pub trait KeyStore: Send + Sync {
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
     async fn delete_key(&self, kid: &str) -> StoreResult<bool>;
+    /// The server secret called `name`, storing `candidate` first if there is none yet. Every
+    /// instance on one store gets the same bytes (the first writer wins), so values derived
+    /// from it — CSRF tokens, refresh-token successors — agree across instances and restarts.
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
 #[async_trait]

@@ -49,7 +49,10 @@ fn fixture() -> Fixture {
             store,
             Arc::new(SystemClock),
             hasher,
-            ServerSecrets { csrf: [7; 32] },
+            ServerSecrets {
+                csrf: [7; 32],
+                refresh: [8; 32],
+            },
         );
         let caller = Caller {
             ip: "127.0.0.1".parse().unwrap(),

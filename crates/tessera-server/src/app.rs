@@ -66,9 +66,9 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let secrets = ServerSecrets {
-            csrf: tessera_core::secret::random_bytes(),
-        };
+        let secrets = ServerSecrets::load(store.as_ref())
+            .await
+            .map_err(StartError::Store)?;
         let state = AppState::new(config, store, options.clock, options.hasher, secrets);
         Ok(Self { listener, state })
     }

@@ -128,9 +128,9 @@ async fn offline_state(config: Config) -> Result<AppState, String> {
     let store = tessera_store::open(&config.store.url, true)
         .await
         .map_err(|e| e.to_string())?;
-    let secrets = ServerSecrets {
-        csrf: tessera_core::secret::random_bytes(),
-    };
+    let secrets = ServerSecrets::load(store.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(AppState::new(
         config,
         store,

@@ -480,7 +480,10 @@ fn apply_env(
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let full = format!("{section}.{key}");
         if !KNOWN_KEYS.contains(&full.as_str()) {
-            return Err(ConfigError::UnknownEnvKey { key: full, var: name });
+            return Err(ConfigError::UnknownEnvKey {
+                key: full,
+                var: name,
+            });
         }
         let value = if LIST_KEYS.contains(&full.as_str()) {
             toml::Value::Array(

@@ -56,10 +56,33 @@ impl HashPool {
     }
 }
 
-/// Keys the server derives per-session values from. They must be the same on every instance.
+/// Keys the server derives per-session values from. They live in the store, so every instance
+/// and every restart uses the same ones.
 #[derive(Clone)]
 pub struct ServerSecrets {
+    /// CSRF tokens are HMACs of the session id under this key.
     pub csrf: [u8; 32],
+    /// Refresh-token successors are derived under this key.
+    pub refresh: [u8; 32],
+}
+
+impl ServerSecrets {
+    /// Loads the secrets, creating them on first start. The first instance to write wins.
+    pub async fn load(store: &dyn Store) -> Result<Self, tessera_core::StoreError> {
+        Ok(Self {
+            csrf: Self::one(store, "csrf-v1").await?,
+            refresh: Self::one(store, "refresh-successor-v1").await?,
+        })
+    }
+
+    async fn one(store: &dyn Store, name: &str) -> Result<[u8; 32], tessera_core::StoreError> {
+        let bytes = store
+            .server_secret(name, &tessera_core::secret::random_bytes::<32>())
+            .await?;
+        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+            tessera_core::StoreError::Corrupt(format!("server secret {name} is not 32 bytes"))
+        })
+    }
 }
 
 impl std::fmt::Debug for ServerSecrets {

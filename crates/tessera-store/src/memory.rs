@@ -34,6 +34,7 @@ struct State {
     refresh: HashMap<Uuid, RefreshToken>,
     refresh_by_hash: HashMap<TokenHash, Uuid>,
     keys: HashMap<String, SigningKeyRecord>,
+    server_secrets: HashMap<String, Vec<u8>>,
     clients: HashMap<ClientId, Client>,
     audit: Vec<AuditEvent>,
 }
@@ -436,6 +437,18 @@ impl KeyStore for MemoryStore {
     async fn delete_key(&self, kid: &str) -> StoreResult<bool> {
         self.count_writes(1);
         Ok(self.write().keys.remove(kid).is_some())
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        let mut state = self.write();
+        if let Some(existing) = state.server_secrets.get(name) {
+            return Ok(existing.clone());
+        }
+        self.count_writes(1);
+        state
+            .server_secrets
+            .insert(name.to_owned(), candidate.to_vec());
+        Ok(candidate.to_vec())
     }
 }
 

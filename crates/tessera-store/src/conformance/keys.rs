@@ -143,3 +143,22 @@ pub async fn client_crud(store: Arc<dyn Store>) {
     assert_eq!(store.client_by_id(&earlier.id).await.expect("get"), None);
     assert_eq!(store.list_clients().await.expect("list"), vec![tie, later]);
 }
+
+pub async fn server_secret_first_writer_wins(store: Arc<dyn Store>) {
+    let first = store.server_secret("csrf", &[1; 32]).await.expect("first");
+    assert_eq!(first, vec![1; 32]);
+    let second = store.server_secret("csrf", &[2; 32]).await.expect("second");
+    assert_eq!(second, vec![1; 32], "an existing secret is never replaced");
+    let other = store
+        .server_secret("refresh", &[3; 32])
+        .await
+        .expect("other name");
+    assert_eq!(other, vec![3; 32], "names are independent");
+    // Concurrent first writers (instances starting together) all read one value.
+    let store2 = Arc::clone(&store);
+    let (a, b) = tokio::join!(
+        store.server_secret("race", &[4; 8]),
+        store2.server_secret("race", &[5; 8])
+    );
+    assert_eq!(a.expect("a"), b.expect("b"));
+}

@@ -175,6 +175,7 @@ suite!($
     refresh_revoke_of_session,
     refresh_concurrent_spend_rotates_exactly_once,
     key_lifecycle,
+    server_secret_first_writer_wins,
     client_crud,
     audit_append_and_filter,
     audit_cursor_pagination,

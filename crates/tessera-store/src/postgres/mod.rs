@@ -220,6 +220,24 @@ impl KeyStore for PostgresStore {
         let query = sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid);
         Ok(self.update(query).await? == 1)
     }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        // Insert-if-absent then read: racing instances all end up reading the first value.
+        let insert = sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(millis(time::OffsetDateTime::now_utc()));
+        self.update(insert).await?;
+        let row: (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(row.0)
+    }
 }
 
 #[async_trait]
