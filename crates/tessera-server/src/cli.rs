@@ -97,13 +97,13 @@ async fn execute(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
     let config =
-        Config::load(cli.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+        Config::load(cli.config.as_deref(), std::env::vars()).map_err(|e| crate::error::chain(&e))?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             tessera_store::open(&config.store.url, true)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             println!("migrations applied to {}", redact_url(&config.store.url));
             Ok(())
         }
@@ -117,20 +117,20 @@ async fn execute(cli: Cli) -> Result<(), String> {
 async fn serve(config: Config) -> Result<(), String> {
     let app = Application::build(config, Options::default())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error::chain(&e))?;
     app.run_until(shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::error::chain(&e))
 }
 
 /// State for one-shot commands: same store and rules as the server, no listener.
 async fn offline_state(config: Config) -> Result<AppState, String> {
     let store = tessera_store::open(&config.store.url, true)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error::chain(&e))?;
     let secrets = ServerSecrets::load(store.as_ref())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error::chain(&e))?;
     Ok(AppState::new(
         config,
         store,
@@ -141,12 +141,12 @@ async fn offline_state(config: Config) -> Result<AppState, String> {
 }
 
 async fn find_user(state: &AppState, email: &str) -> Result<tessera_core::User, String> {
-    let email = Email::parse(email).map_err(|e| e.to_string())?;
+    let email = Email::parse(email).map_err(|e| crate::error::chain(&e))?;
     state
         .store
         .user_by_email(&email)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| crate::error::chain(&e))?
         .ok_or_else(|| format!("no account with email {email}"))
 }
 
@@ -157,14 +157,14 @@ async fn user_command(config: Config, cmd: UserCommand) -> Result<(), String> {
             let password = read_password()?;
             let user = accounts::create_user(&state, &email, &password, None)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             println!("created user {} <{}>", user.id, user.email);
         }
         UserCommand::Lock { email } => {
             let user = find_user(&state, &email).await?;
             let revoked = accounts::set_locked(&state, user.id, true, None)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             println!("locked {} and ended {revoked} session(s)", user.email);
         }
     }
@@ -178,7 +178,7 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
             let user = find_user(&state, &email).await?;
             let list = sessions::list_live(&state, user.id)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             println!(
                 "{:<36}  {:<6}  {:<20}  {:<15}  USER AGENT",
                 "ID", "KIND", "LAST SEEN", "IP"
@@ -198,7 +198,7 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
             let user = find_user(&state, &email).await?;
             let ids = sessions::revoke_all(&state, user.id, None, None)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             println!("ended {} session(s) of {}", ids.len(), user.email);
         }
     }
@@ -211,7 +211,7 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
         ClientsCommand::Add { name } => {
             let (client, secret) = crate::service::clients::create(&state, &name, None)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             println!(
                 "client_id: {}\nclient_secret: {}",
                 client.id,
@@ -224,7 +224,7 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
                 .store
                 .list_clients()
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| crate::error::chain(&e))?
             {
                 println!("{}  {}  {}", c.id, rfc3339(c.created_at), c.name);
             }
@@ -236,8 +236,8 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
 /// The first line of stdin when piped; a hidden prompt (asked twice) on a terminal.
 fn read_password() -> Result<String, String> {
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-        let again = rpassword::prompt_password("Repeat password: ").map_err(|e| e.to_string())?;
+        let first = rpassword::prompt_password("Password: ").map_err(|e| crate::error::chain(&e))?;
+        let again = rpassword::prompt_password("Repeat password: ").map_err(|e| crate::error::chain(&e))?;
         if first != again {
             return Err("the passwords do not match".into());
         }
@@ -247,7 +247,7 @@ fn read_password() -> Result<String, String> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error::chain(&e))?;
     let _ = std::io::stdout().flush();
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

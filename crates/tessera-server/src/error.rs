@@ -91,7 +91,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// The full `source()` chain, for the log line.
-fn chain(err: &dyn std::error::Error) -> String {
+pub fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut next = err.source();
     while let Some(e) = next {
