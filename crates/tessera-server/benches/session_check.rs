@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion};
 use tessera_core::password::PasswordHasher;
 use tessera_core::{SecretToken, SystemClock};
+use tessera_server::app::{build_state, Options};
 use tessera_server::config::Config;
 use tessera_server::extract::Caller;
 use tessera_server::service::{accounts, sessions};
-use tessera_server::state::{AppState, ServerSecrets};
+use tessera_server::state::AppState;
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -44,16 +45,11 @@ fn fixture() -> Fixture {
         let store = tessera_store::open(&url, true).await.unwrap();
         let config = Config::default();
         let hasher = PasswordHasher::with_params(argon2::Params::new(1024, 1, 1, None).unwrap());
-        let state = AppState::new(
-            config,
-            store,
-            Arc::new(SystemClock),
+        let options = Options {
+            clock: Arc::new(SystemClock),
             hasher,
-            ServerSecrets {
-                csrf: [7; 32],
-                refresh: [8; 32],
-            },
-        );
+        };
+        let state = build_state(config, store, options).await.unwrap();
         let caller = Caller {
             ip: "127.0.0.1".parse().unwrap(),
             user_agent: Some("bench".into()),

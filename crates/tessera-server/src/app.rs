@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::service::tokens::{self, TokenService, TokenSetupError};
 use crate::state::{AppState, ServerSecrets};
 
 /// A bound, not yet running server.
@@ -40,6 +41,8 @@ impl Default for Options {
 pub enum StartError {
     #[error("cannot open the store: {0}")]
     Store(#[source] tessera_core::StoreError),
+    #[error("cannot load signing keys: {0}")]
+    Tokens(#[source] TokenSetupError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -66,10 +69,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let secrets = ServerSecrets::load(store.as_ref())
-            .await
-            .map_err(StartError::Store)?;
-        let state = AppState::new(config, store, options.clock, options.hasher, secrets);
+        let state = build_state(config, store, options).await?;
         Ok(Self { listener, state })
     }
 
@@ -90,7 +90,8 @@ impl Application {
     ) -> std::io::Result<()> {
         let addr = self.local_addr();
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sweeper = tokio::spawn(sweep_loop(self.state.clone(), stop_rx));
+        let sweeper = tokio::spawn(sweep_loop(self.state.clone(), stop_rx.clone()));
+        let maintainer = tokio::spawn(maintenance_loop(self.state.clone(), stop_rx));
         let app = crate::routes::router(self.state.clone());
         tracing::info!(backend = self.state.store.backend(), "listening on {addr}");
         let result = axum::serve(
@@ -101,9 +102,33 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
+        let _ = maintainer.await;
         tracing::info!("server stopped");
         result
     }
+}
+
+/// Everything a server or a one-shot command needs, loaded from the store: shared secrets,
+/// signing keys (created on first start) and the recently revoked sessions.
+pub async fn build_state(
+    config: Config,
+    store: Arc<dyn Store>,
+    options: Options,
+) -> Result<AppState, StartError> {
+    let secrets = ServerSecrets::load(store.as_ref())
+        .await
+        .map_err(StartError::Store)?;
+    let tokens = TokenService::load(&config, store.as_ref(), options.clock.as_ref())
+        .await
+        .map_err(StartError::Tokens)?;
+    Ok(AppState::new(
+        config,
+        store,
+        options.clock,
+        options.hasher,
+        secrets,
+        tokens,
+    ))
 }
 
 /// Deletes expired sessions, and revoked ones once no access token can still name them. The
@@ -123,6 +148,20 @@ async fn sweep_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(sessions = n, "swept expired sessions"),
             Err(err) => tracing::warn!(error = %err, "session sweep failed"),
         }
+    }
+}
+
+/// How often the signing ring is rebuilt from the store (to pick up rotations made by another
+/// instance or the CLI) and the revoked set is pruned.
+const MAINTENANCE_EVERY: StdDuration = StdDuration::from_secs(30);
+
+async fn maintenance_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        tokens::maintain(&state).await;
     }
 }
 

@@ -3,17 +3,15 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tessera_core::password::PasswordHasher;
-use tessera_core::{Email, SystemClock};
+use tessera_core::Email;
 
-use crate::app::{shutdown_signal, Application, Options};
+use crate::app::{build_state, shutdown_signal, Application, Options};
 use crate::config::Config;
 use crate::routes::views::rfc3339;
 use crate::service::{accounts, sessions};
-use crate::state::{AppState, ServerSecrets};
+use crate::state::AppState;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +39,9 @@ enum Command {
     /// Inspect and end a user's sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Inspect and rotate the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Manage clients (resource servers allowed to introspect tokens).
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -63,6 +64,19 @@ enum SessionsCommand {
     List { email: String },
     /// End every session of an account.
     Revoke { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys with their state (next, current, retired).
+    List,
+    /// Promote the next key to current, retire the current one, pre-publish a new next key.
+    Rotate {
+        /// Rotate even if the next key was published too recently for every JWKS cache to
+        /// have seen it.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,8 +110,8 @@ async fn execute(cli: Cli) -> Result<(), String> {
         println!("{}", key.expose());
         return Ok(());
     }
-    let config =
-        Config::load(cli.config.as_deref(), std::env::vars()).map_err(|e| crate::error::chain(&e))?;
+    let config = Config::load(cli.config.as_deref(), std::env::vars())
+        .map_err(|e| crate::error::chain(&e))?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -110,6 +124,7 @@ async fn execute(cli: Cli) -> Result<(), String> {
         Command::User(cmd) => user_command(config, cmd).await,
         Command::Sessions(cmd) => sessions_command(config, cmd).await,
         Command::Clients(cmd) => clients_command(config, cmd).await,
+        Command::Keys(cmd) => keys_command(config, cmd).await,
         Command::AdminKey(_) => unreachable!("handled above"),
     }
 }
@@ -128,16 +143,9 @@ async fn offline_state(config: Config) -> Result<AppState, String> {
     let store = tessera_store::open(&config.store.url, true)
         .await
         .map_err(|e| crate::error::chain(&e))?;
-    let secrets = ServerSecrets::load(store.as_ref())
+    build_state(config, store, Options::default())
         .await
-        .map_err(|e| crate::error::chain(&e))?;
-    Ok(AppState::new(
-        config,
-        store,
-        Arc::new(SystemClock),
-        PasswordHasher::recommended(),
-        secrets,
-    ))
+        .map_err(|e| crate::error::chain(&e))
 }
 
 async fn find_user(state: &AppState, email: &str) -> Result<tessera_core::User, String> {
@@ -205,6 +213,62 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
     Ok(())
 }
 
+async fn keys_command(config: Config, cmd: KeysCommand) -> Result<(), String> {
+    let state = offline_state(config).await?;
+    let chain = |e: &dyn std::error::Error| crate::error::chain(e);
+    match cmd {
+        KeysCommand::List => {
+            let keys = state.store.list_keys().await.map_err(|e| chain(&e))?;
+            println!(
+                "{:<24}  {:<6}  {:<8}  {:<24}  {:<24}  RETIRED",
+                "KID", "ALG", "STATE", "CREATED", "ACTIVATED"
+            );
+            for k in keys {
+                let when =
+                    |t: Option<time::OffsetDateTime>| t.map_or_else(|| "-".to_owned(), rfc3339);
+                println!(
+                    "{:<24}  {:<6}  {:<8}  {:<24}  {:<24}  {}",
+                    k.kid,
+                    k.algorithm,
+                    k.state.as_str(),
+                    rfc3339(k.created_at),
+                    when(k.activated_at),
+                    when(k.retired_at)
+                );
+            }
+        }
+        KeysCommand::Rotate { force } => {
+            let now = state.clock.now();
+            let keys = state.store.list_keys().await.map_err(|e| chain(&e))?;
+            let min_age =
+                time::Duration::seconds(2 * crate::routes::wellknown::JWKS_MAX_AGE_SECS as i64);
+            // The key that will start signing is the oldest `next`; with none, a brand-new key
+            // would sign at once, before any cache has seen it.
+            let promoted_age = keys
+                .iter()
+                .filter(|k| k.state == tessera_core::KeyState::Next)
+                .map(|k| now - k.created_at)
+                .max()
+                .unwrap_or(time::Duration::ZERO);
+            if promoted_age < min_age && !force {
+                return Err(format!(
+                    "the next key was published {}s ago; JWKS caches may not have it yet. \
+                     Wait {}s or pass --force",
+                    promoted_age.whole_seconds(),
+                    (min_age - promoted_age).whole_seconds()
+                ));
+            }
+            let changes = crate::service::tokens::rotate_keys(&state)
+                .await
+                .map_err(|e| chain(&e))?;
+            println!(
+                "rotated signing keys ({changes} change(s)); running servers pick it up within 30s"
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), String> {
     let state = offline_state(config).await?;
     match cmd {
@@ -236,8 +300,10 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
 /// The first line of stdin when piped; a hidden prompt (asked twice) on a terminal.
 fn read_password() -> Result<String, String> {
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ").map_err(|e| crate::error::chain(&e))?;
-        let again = rpassword::prompt_password("Repeat password: ").map_err(|e| crate::error::chain(&e))?;
+        let first =
+            rpassword::prompt_password("Password: ").map_err(|e| crate::error::chain(&e))?;
+        let again =
+            rpassword::prompt_password("Repeat password: ").map_err(|e| crate::error::chain(&e))?;
         if first != again {
             return Err("the passwords do not match".into());
         }

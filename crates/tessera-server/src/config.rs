@@ -387,6 +387,10 @@ impl Config {
         if self.server.body_limit < 1024 {
             return Err(invalid("server.body_limit", "must be at least 1024 bytes"));
         }
+        if let Some(key) = &self.keys.encryption_key {
+            tessera_token::EncryptionKey::from_base64(key)
+                .map_err(|_| invalid("keys.encryption_key", "must be 32 bytes, base64 encoded"))?;
+        }
         if let Some(url) = &self.cache.url {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(invalid("cache.url", "must be a redis:// or rediss:// URL"));

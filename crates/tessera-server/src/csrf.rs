@@ -73,7 +73,15 @@ pub fn is_cross_origin(headers: &HeaderMap, public_origin_value: &str) -> bool {
 /// Endpoints that authenticate with a password, not with the cookie the browser may also send:
 /// a stale cookie must not make a login need a CSRF token. (Login CSRF is handled by the login
 /// handler's own origin check.)
-const PASSWORD_AUTHENTICATED: &[&str] = &["/v1/session", "/v1/users"];
+/// The token endpoints authenticate by what is in the body (or Basic auth) and apply the cookie
+/// rule themselves for the refresh cookie.
+const PASSWORD_AUTHENTICATED: &[&str] = &[
+    "/v1/session",
+    "/v1/users",
+    "/v1/token",
+    "/v1/token/revoke",
+    "/v1/token/introspect",
+];
 
 pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() == Method::POST && PASSWORD_AUTHENTICATED.contains(&req.uri().path()) {

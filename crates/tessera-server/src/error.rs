@@ -23,6 +23,8 @@ pub enum ApiError {
     InvalidClient,
     #[error("unsupported grant type")]
     UnsupportedGrantType,
+    #[error("no scopes are defined on this server")]
+    InvalidScope,
     /// No valid credential. `bearer` adds the RFC 6750 challenge.
     #[error("authentication required")]
     Unauthorized { bearer: bool },
@@ -58,6 +60,7 @@ impl ApiError {
             Self::BadCredentials => (StatusCode::UNAUTHORIZED, "invalid_grant"),
             Self::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
             Self::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+            Self::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
             Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),

@@ -110,6 +110,7 @@ pub struct Inner {
     pub secrets: ServerSecrets,
     pub cookies: crate::cookies::CookieNames,
     pub public_origin: String,
+    pub tokens: crate::service::tokens::TokenService,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -130,6 +131,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         hasher: PasswordHasher,
         secrets: ServerSecrets,
+        tokens: crate::service::tokens::TokenService,
     ) -> Self {
         let policy = PasswordPolicy::new(
             config.password.min_length,
@@ -155,6 +157,7 @@ impl AppState {
             secrets,
             cookies,
             public_origin,
+            tokens,
             config,
             store,
             clock,

@@ -4,8 +4,10 @@ pub mod admin;
 pub mod check;
 pub mod ops;
 pub mod session;
+pub mod token;
 pub mod users;
 pub mod views;
+pub mod wellknown;
 
 use std::any::Any;
 
@@ -38,6 +40,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", delete(session::revoke_one))
         .route("/v1/password", post(session::change_password))
         .route("/v1/check", any(check::check))
+        .route("/v1/token", post(token::token))
+        .route("/v1/token/revoke", post(token::revoke))
+        .route("/v1/token/introspect", post(token::introspect))
         .route("/v1/admin/users", get(admin::find_users))
         .route(
             "/v1/admin/users/{id}",
@@ -63,6 +68,11 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(v1)
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(wellknown::metadata),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -181,9 +181,12 @@ pub async fn open_session(
     let now = state.clock.now();
     let secret = SecretToken::generate(TokenKind::Session);
     let client = ClientInfo::new(Some(caller.ip.to_string()), caller.user_agent.as_deref());
-    let session = state
-        .lifetimes
-        .open(user_id, kind, secret.hash(), client, now);
+    let lifetimes = if kind == SessionKind::Token {
+        &state.tokens.session_lifetimes
+    } else {
+        &state.lifetimes
+    };
+    let session = lifetimes.open(user_id, kind, secret.hash(), client, now);
     state.store.create_session(&session).await?;
     Ok((session, secret))
 }

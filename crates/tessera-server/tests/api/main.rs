@@ -7,4 +7,5 @@ mod csrf;
 mod errors;
 mod ops;
 mod sessions;
+mod tokens;
 mod users;

@@ -1,0 +1,263 @@
+//! Token-based authentication: `POST /v1/token` (password and refresh grants), revocation
+//! (RFC 7009) and introspection (RFC 7662).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_core::secret::constant_time_eq;
+use tessera_core::{SecretToken, TokenKind};
+
+use crate::cookies::{self, REFRESH_COOKIE_PATH};
+use crate::csrf;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Input};
+use crate::routes::session::Transport;
+use crate::service::clients;
+use crate::service::tokens::{self, Grant};
+use crate::state::AppState;
+
+/// The client id put in `client_id` when a first-party client does not name itself.
+const DEFAULT_CLIENT_ID: &str = "first-party";
+const CLIENT_ID_MAX_CHARS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+pub struct TokenRequest {
+    grant_type: Option<String>,
+    #[serde(alias = "email")]
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+    /// Unlike `POST /v1/session`, the token endpoint answers in the body unless asked for
+    /// cookies: its usual clients are not browsers.
+    transport: Option<Transport>,
+    csrf_token: Option<String>,
+}
+
+impl TokenRequest {
+    fn transport(&self) -> Transport {
+        self.transport.unwrap_or(Transport::Body)
+    }
+}
+
+/// RFC 6749 §5.1 wants the token response uncached by any intermediary.
+fn token_response(body: serde_json::Value, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn client_id(raw: Option<&str>) -> ApiResult<String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(DEFAULT_CLIENT_ID.to_owned()),
+        Some(id)
+            if id.chars().count() <= CLIENT_ID_MAX_CHARS
+                && id.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            Ok(id.to_owned())
+        }
+        Some(_) => Err(ApiError::InvalidRequest(
+            "client_id must be up to 100 printable ASCII characters".into(),
+        )),
+    }
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Input(body): Input<TokenRequest>,
+) -> ApiResult<Response> {
+    let client_id = client_id(body.client_id.as_deref())?;
+    if body.scope.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        // No scopes are defined; granting whatever a client asks for would let any user mint
+        // tokens carrying scopes a resource server might trust.
+        return Err(ApiError::InvalidScope);
+    }
+    let grant = match body.grant_type.as_deref() {
+        None => {
+            return Err(ApiError::InvalidRequest(
+                "missing field `grant_type`".into(),
+            ))
+        }
+        Some("password") => password_grant(&state, &caller, &headers, &body, &client_id).await?,
+        Some("refresh_token") => {
+            refresh_grant(&state, &caller, &headers, &body, &client_id).await?
+        }
+        Some(_) => return Err(ApiError::UnsupportedGrantType),
+    };
+    Ok(grant_response(&state, &grant, body.transport()))
+}
+
+async fn password_grant(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &TokenRequest,
+    client_id: &str,
+) -> ApiResult<Grant> {
+    let (Some(username), Some(password)) = (body.username.as_deref(), body.password.as_deref())
+    else {
+        return Err(ApiError::InvalidRequest(
+            "the password grant needs `username` and `password`".into(),
+        ));
+    };
+    if body.transport() == Transport::Cookie && csrf::is_cross_origin(headers, &state.public_origin)
+    {
+        return Err(ApiError::Forbidden("cross-origin request refused"));
+    }
+    let (grant, _session) =
+        tokens::password_grant(state, username, password, client_id, caller).await?;
+    Ok(grant)
+}
+
+async fn refresh_grant(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &TokenRequest,
+    client_id: &str,
+) -> ApiResult<Grant> {
+    let from_body = body.refresh_token.as_deref();
+    let from_cookie = cookies::read(headers, state.cookies.refresh);
+    let Some(presented) = from_body.or(from_cookie) else {
+        return Err(ApiError::InvalidRequest(
+            "missing field `refresh_token`".into(),
+        ));
+    };
+    let Some(secret) = SecretToken::parse(TokenKind::Refresh, presented) else {
+        return Err(ApiError::InvalidGrant);
+    };
+    if from_body.is_none() {
+        // The browser attached the cookie on its own: the same CSRF rule as every cookie
+        // request, checked before the token is spent.
+        check_cookie_refresh_csrf(state, headers, body, &secret).await?;
+    }
+    tokens::refresh_grant(state, &secret, client_id, caller).await
+}
+
+async fn check_cookie_refresh_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &TokenRequest,
+    secret: &SecretToken,
+) -> ApiResult<()> {
+    if csrf::is_cross_origin(headers, &state.public_origin) {
+        return Err(ApiError::Forbidden("cross-origin request refused"));
+    }
+    let Some(session_id) = tokens::refresh_token_session(state, secret).await? else {
+        return Err(ApiError::InvalidGrant);
+    };
+    let expected = csrf::token_for(&state.secrets.csrf, session_id);
+    let presented = headers
+        .get(csrf::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or(body.csrf_token.as_deref());
+    match presented {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(ApiError::Forbidden("missing or invalid CSRF token")),
+    }
+}
+
+fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Response {
+    let now = state.clock.now();
+    // The configured lifetime: `exp` is whole seconds, so `exp - now` would read 299 for a
+    // five-minute token issued mid-second.
+    let expires_in = state.tokens.cfg.access_ttl.whole_seconds();
+    match transport {
+        Transport::Body => token_response(
+            json!({
+                "access_token": grant.access.token,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "refresh_token": grant.refresh.secret.expose(),
+            }),
+            Vec::new(),
+        ),
+        Transport::Cookie => {
+            let names = &state.cookies;
+            let refresh_max_age = (grant.refresh.expires_at - now).whole_seconds();
+            let cookies = vec![
+                names.set(names.access, &grant.access.token, "/", expires_in),
+                names.set(
+                    names.refresh,
+                    grant.refresh.secret.expose(),
+                    REFRESH_COOKIE_PATH,
+                    refresh_max_age,
+                ),
+            ];
+            token_response(
+                json!({
+                    "token_type": "Bearer",
+                    "expires_in": expires_in,
+                    "csrf_token": csrf::token_for(&state.secrets.csrf, grant.refresh.session_id),
+                }),
+                cookies,
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenParam {
+    token: Option<String>,
+    /// Accepted per RFC 7009/7662 and ignored: the token's own prefix says what it is.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+/// RFC 7009: 200 whether or not the token was valid, so the endpoint reveals nothing.
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Input(body): Input<TokenParam>,
+) -> ApiResult<Response> {
+    let token = body
+        .token
+        .ok_or_else(|| ApiError::InvalidRequest("missing field `token`".into()))?;
+    tokens::revoke_token(&state, token.trim(), &caller).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// RFC 7662, for registered clients authenticating with HTTP Basic.
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Input(body): Input<TokenParam>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (id, secret) = basic_credentials(&headers).ok_or(ApiError::InvalidClient)?;
+    if clients::authenticate(&state, &id, &secret).await?.is_none() {
+        return Err(ApiError::InvalidClient);
+    }
+    let token = body
+        .token
+        .ok_or_else(|| ApiError::InvalidRequest("missing field `token`".into()))?;
+    Ok(Json(tokens::introspect(&state, token.trim()).await?))
+}
+
+/// `Authorization: Basic base64(client_id:client_secret)`, with the RFC 6749 §2.3.1 form
+/// encoding of each part.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}

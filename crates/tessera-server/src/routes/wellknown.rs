@@ -1,0 +1,55 @@
+//! Discovery documents: the JWKS (RFC 7517) and authorization-server metadata (RFC 8414).
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::service::tokens;
+use crate::state::AppState;
+
+/// How long verifiers may cache the JWKS. A key is published as `next` from the rotation
+/// before the one that makes it sign, so this must stay well below the time between rotations
+/// (`tessera keys rotate` refuses to promote a key younger than twice this).
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let ring = tokens::jwks(&state);
+    let mut response = Json(ring.jwks().clone()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&format!("public, max-age={JWKS_MAX_AGE_SECS}")).expect("ASCII"),
+    );
+    response
+}
+
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let base = state.config.server.public_url.trim_end_matches('/');
+    let ring = tokens::jwks(&state);
+    let algs: Vec<&str> = ring
+        .signing_algorithm()
+        .map(|a| a.as_str())
+        .into_iter()
+        .collect();
+    let body = json!({
+        "issuer": state.tokens.cfg.issuer,
+        "token_endpoint": format!("{base}/v1/token"),
+        "revocation_endpoint": format!("{base}/v1/token/revoke"),
+        "introspection_endpoint": format!("{base}/v1/token/introspect"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["password", "refresh_token"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "access_token_signing_alg_values_supported": algs,
+        "scopes_supported": [],
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&format!("public, max-age={JWKS_MAX_AGE_SECS}")).expect("ASCII"),
+    );
+    response
+}
