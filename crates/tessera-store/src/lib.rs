@@ -5,8 +5,11 @@
 //! Pick one from a URL with [`open`].
 
 mod decode;
+pub mod feed;
 mod memory;
 mod postgres;
+mod redis_link;
+pub mod shared_throttle;
 mod sqlite;
 
 #[doc(hidden)]
@@ -18,8 +21,10 @@ use std::sync::Arc;
 use tessera_core::store::Store;
 use tessera_core::StoreError;
 
+pub use feed::{open_feed, FeedEvent, RevocationFeed};
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
+pub use shared_throttle::RedisThrottle;
 pub use sqlite::SqliteStore;
 
 /// Opens the backend named by `url` and, when `migrate` is set, brings its schema up to date.

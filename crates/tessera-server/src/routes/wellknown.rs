@@ -29,7 +29,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let ring = tokens::jwks(&state);
     let algs: Vec<&str> = ring
         .signing_algorithm()
-        .map(|a| a.as_str())
+        .map(tessera_token::Alg::as_str)
         .into_iter()
         .collect();
     let body = json!({
