@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --quiet --bin tessera --example bare_axum
+cargo build --release --quiet --bin tessera --example bare_axum --example refresh_load
 
 (cd "$WORK" && TESSERA_SERVER__LISTEN="127.0.0.1:$TESSERA_PORT" \
   TESSERA_LIMITS__LOGIN_PER_IP="100000/min" RUST_LOG=warn \
@@ -69,3 +69,4 @@ run check_cookie -H "Cookie: $cookie" "$base/v1/check"
 if [ -n "$access" ]; then
   run check_jwt -H "Authorization: Bearer $access" "$base/v1/check"
 fi
+./target/release/examples/refresh_load "$base" "$DURATION" 16
