@@ -1,0 +1,265 @@
+//! The revocation feed: how every instance learns, within a fraction of a second, that a session
+//! was revoked somewhere, so it can add the id to its revoked-session set and drop the session
+//! from its cache.
+//!
+//! The feed is a fast path only. The store is the truth: a revocation is durable before it is
+//! published, and a subscriber that sees [`FeedEvent::Resync`] reloads
+//! [`SessionStore::revoked_since`](tessera_core::store::SessionStore::revoked_since). So a lost
+//! message never keeps a revoked session alive past the next reconnect.
+//!
+//! Transports, picked by [`open_feed`]: [`RedisFeed`] (pub/sub, when a cache URL is set),
+//! [`PostgresFeed`] (LISTEN/NOTIFY), [`PollingFeed`] (SQLite shared by several processes) and
+//! [`LocalFeed`] (one process).
+
+mod local;
+mod polling;
+mod postgres;
+mod redis;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tessera_core::clock::{from_unix_millis, to_unix_millis};
+use tessera_core::store::Store;
+use tessera_core::{SessionId, StoreError};
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use local::LocalFeed;
+pub use polling::PollingFeed;
+pub use postgres::PostgresFeed;
+pub use redis::RedisFeed;
+
+use crate::Backend;
+
+/// What a subscriber is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    Revoked {
+        session: SessionId,
+        at: OffsetDateTime,
+    },
+    /// (Re)connected: messages may have been missed; reload from the store.
+    Resync,
+}
+
+/// A channel that tells every instance about revocations.
+///
+/// How a consumer should use it: subscribe first, then load `revoked_since` from the store
+/// (what happened before subscribing is never replayed), then apply events as they come.
+/// Events may repeat (this instance hears its own publications twice: once directly, once via
+/// the transport), so applying one must be idempotent. A receiver that lags behind gets
+/// `RecvError::Lagged`: events were lost, so treat that exactly like [`FeedEvent::Resync`].
+#[async_trait]
+pub trait RevocationFeed: Send + Sync + std::fmt::Debug {
+    /// Tell every instance (including this one) that `session` was revoked at `at`.
+    async fn publish(&self, session: SessionId, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// A receiver of events. Every subscriber gets every event published after it subscribed,
+    /// plus Resync whenever the underlying connection (re)connects (the first connect included,
+    /// if it happens after subscribing).
+    fn subscribe(&self) -> broadcast::Receiver<FeedEvent>;
+    /// Whether the transport is currently connected (for /readyz and metrics).
+    fn is_connected(&self) -> bool;
+    /// `"local"`, `"postgres"`, `"redis"` or `"poll"`.
+    fn transport(&self) -> &'static str;
+}
+
+/// Picks the transport for a deployment: Redis when `cache_url` is set, else LISTEN/NOTIFY on a
+/// Postgres store, else polling on a SQLite file, else in-process only.
+///
+/// Never waits for the network, so an unreachable Redis does not stop a start: the feed begins
+/// disconnected and keeps retrying. Must be called within a Tokio runtime.
+pub async fn open_feed(
+    store: Arc<dyn Store>,
+    store_url: &str,
+    cache_url: Option<&str>,
+) -> Result<Arc<dyn RevocationFeed>, StoreError> {
+    if let Some(cache_url) = cache_url.map(str::trim).filter(|u| !u.is_empty()) {
+        return Ok(Arc::new(RedisFeed::connect(cache_url)?));
+    }
+    let feed: Arc<dyn RevocationFeed> = match Backend::of_url(store_url)? {
+        Backend::Postgres => Arc::new(PostgresFeed::connect(store_url)?),
+        Backend::Sqlite if !is_private_sqlite(store_url) => {
+            Arc::new(PollingFeed::new(store, PollingFeed::DEFAULT_INTERVAL))
+        }
+        Backend::Sqlite | Backend::Memory => Arc::new(LocalFeed::new()),
+    };
+    Ok(feed)
+}
+
+/// An in-memory SQLite database belongs to one process: nobody else can write to it.
+fn is_private_sqlite(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Enough for a burst of "sign out everywhere" on a big account between two polls of a slow
+/// consumer; past it the consumer sees `Lagged` and resyncs.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// The state every transport shares: the fan-out channel, the connection flag, and the token
+/// that stops the background task when the feed is dropped.
+#[derive(Debug)]
+struct Hub {
+    events: broadcast::Sender<FeedEvent>,
+    connected: AtomicBool,
+    stop: CancellationToken,
+}
+
+impl Hub {
+    fn new(connected: bool) -> Arc<Self> {
+        Arc::new(Self {
+            events: broadcast::channel(CHANNEL_CAPACITY).0,
+            connected: AtomicBool::new(connected),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    fn emit(&self, event: FeedEvent) {
+        // No subscriber yet is not an error: whoever subscribes later loads from the store.
+        let _ = self.events.send(event);
+    }
+
+    fn revoked(&self, session: SessionId, at: OffsetDateTime) {
+        self.emit(FeedEvent::Revoked { session, at });
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Marks the transport up and announces a Resync: anything may have been missed while it
+    /// was down (or before it first came up).
+    fn connected(&self) {
+        self.connected.store(true, Ordering::Release);
+        self.emit(FeedEvent::Resync);
+    }
+
+    fn disconnected(&self) {
+        self.connected.store(false, Ordering::Release);
+    }
+}
+
+/// Exponential reconnect delay: 100 ms doubling to 5 s, back to 100 ms after a success.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        Self { next: Self::MIN }
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+
+    /// Sleeps for the current delay; false if `stop` fired meanwhile.
+    async fn wait(&mut self, stop: &CancellationToken) -> bool {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        tokio::select! {
+            () = stop.cancelled() => false,
+            () = tokio::time::sleep(delay) => true,
+        }
+    }
+}
+
+/// The wire form of a revocation: `<session uuid>:<unix millis>`.
+fn encode(session: SessionId, at: OffsetDateTime) -> String {
+    format!("{}:{}", session.0, to_unix_millis(at))
+}
+
+/// Anything else on the channel (another tool, a newer version, noise) is ignored, not fatal.
+fn decode(payload: &str) -> Option<FeedEvent> {
+    let (id, millis) = payload.trim().split_once(':')?;
+    let session = SessionId(Uuid::parse_str(id).ok()?);
+    let millis: i64 = millis.parse().ok()?;
+    // from_unix_millis clamps to the epoch; a bogus time must not pass for a real one.
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?;
+    Some(FeedEvent::Revoked {
+        session,
+        at: from_unix_millis(millis),
+    })
+}
+
+/// An error with its causes, for logs: the top-level messages alone rarely say what failed.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn emit_payload(hub: &Hub, transport: &str, payload: &str) {
+    if let Some(event) = decode(payload) {
+        hub.emit(event);
+    } else {
+        tracing::warn!(
+            transport,
+            len = payload.len(),
+            "ignoring a malformed revocation feed message"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips_at_millisecond_precision() {
+        let session = SessionId::random();
+        let at = from_unix_millis(1_772_366_400_123);
+        assert_eq!(
+            decode(&encode(session, at)),
+            Some(FeedEvent::Revoked { session, at })
+        );
+    }
+
+    #[test]
+    fn garbage_payloads_are_ignored() {
+        let id = Uuid::new_v4();
+        for bad in [
+            String::new(),
+            ":".into(),
+            "hello".into(),
+            format!("{id}"),
+            format!("{id}:"),
+            format!("{id}:abc"),
+            "not-a-uuid:1".into(),
+            format!("{id}:{}", i64::MAX),
+            format!("{id}:1:2"),
+            "\u{0}\u{fffd}:-".into(),
+        ] {
+            assert_eq!(decode(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_doubles_up_to_five_seconds() {
+        let stop = CancellationToken::new();
+        let mut backoff = Backoff::new();
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            let start = tokio::time::Instant::now();
+            assert!(backoff.wait(&stop).await);
+            delays.push(start.elapsed().as_millis());
+        }
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        backoff.reset();
+        stop.cancel();
+        assert!(!backoff.wait(&stop).await);
+    }
+}
