@@ -76,7 +76,8 @@ async fn poll(hub: Arc<Hub>, store: Arc<dyn Store>, interval: Duration) {
             }
             Err(err) => {
                 if hub.is_connected() {
-                    tracing::warn!(error = %super::error_chain(&err), "revocation poll failed; retrying");
+                    let error = super::error_chain(&err);
+                    tracing::warn!(%error, "revocation poll failed; retrying");
                     hub.disconnected();
                 }
             }

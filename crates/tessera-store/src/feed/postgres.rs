@@ -96,7 +96,8 @@ async fn listen(hub: Arc<Hub>, pool: PgPool) {
             Err(err) => {
                 // Said once per outage, not once per attempt.
                 if !outage_reported {
-                    tracing::warn!(error = %error_chain(&err), "revocation feed cannot listen on Postgres; retrying");
+                    let error = error_chain(&err);
+                    tracing::warn!(%error, "revocation feed cannot listen on Postgres; retrying");
                 }
                 outage_reported = true;
             }

@@ -35,8 +35,9 @@ pub struct RedisFeed {
 impl RedisFeed {
     pub const DEFAULT_CHANNEL: &'static str = "tessera:revocations";
 
-    /// Starts listening on [`DEFAULT_CHANNEL`](Self::DEFAULT_CHANNEL) at `redis://…`. Does not wait for Redis: it may
-    /// be down now and come up later. Must be called within a Tokio runtime.
+    /// Starts listening on [`DEFAULT_CHANNEL`](Self::DEFAULT_CHANNEL) at `redis://…`. Does not
+    /// wait for Redis: it may be down now and come up later. Must be called within a Tokio
+    /// runtime.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_channel(url, Self::DEFAULT_CHANNEL)
     }
