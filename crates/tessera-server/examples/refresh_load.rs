@@ -11,7 +11,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:18080".into());
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:18080".into());
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
     let workers: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
     let client = reqwest::Client::new();
@@ -21,14 +23,23 @@ async fn main() {
     for _ in 0..workers {
         let body: Value = client
             .post(&url)
-            .form(&[("grant_type", "password"), ("username", "load@example.com"), ("password", "correct horse battery")])
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "load@example.com"),
+                ("password", "correct horse battery"),
+            ])
             .send()
             .await
             .expect("login")
             .json()
             .await
             .expect("login body");
-        tokens.push(body["refresh_token"].as_str().expect("refresh token").to_owned());
+        tokens.push(
+            body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        );
     }
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -42,13 +53,19 @@ async fn main() {
                 let started = Instant::now();
                 let r = client
                     .post(&url)
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", token.as_str())])
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", token.as_str()),
+                    ])
                     .send()
                     .await
                     .expect("refresh");
                 assert!(r.status().is_success(), "refresh failed: {}", r.status());
                 let body: Value = r.json().await.expect("refresh body");
-                body["refresh_token"].as_str().expect("successor").clone_into(&mut token);
+                body["refresh_token"]
+                    .as_str()
+                    .expect("successor")
+                    .clone_into(&mut token);
                 latencies.push(started.elapsed());
             }
             latencies

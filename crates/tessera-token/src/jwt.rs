@@ -234,7 +234,16 @@ pub(crate) fn verify(
         &policy.validations[key.alg.index()],
     )?
     .claims;
+    check_times(&claims, policy, now)?;
+    Ok(claims)
+}
 
+/// The time rules, applied at verification and again on every cache hit.
+pub(crate) fn check_times(
+    claims: &AccessClaims,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Result<(), VerifyError> {
     let now = now.unix_timestamp();
     let horizon = now.saturating_add(policy.leeway);
     // RFC 7519: the token is valid only *before* exp.
@@ -244,7 +253,7 @@ pub(crate) fn verify(
     if claims.nbf > horizon || claims.iat > horizon {
         return Err(VerifyError::NotYetValid);
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod jwt;
 mod keys;
 mod revoked;
 mod ring;
+mod verified;
 mod verify;
 
 pub mod refresh;

@@ -9,6 +9,7 @@ use crate::error::VerifyError;
 use crate::jwt::{self, AccessClaims, Policy};
 use crate::revoked::RevokedSessions;
 use crate::ring::KeyRing;
+use crate::verified::VerifiedTokens;
 use crate::TokenConfig;
 
 /// Shared by every request handler. The ring sits behind a lock only long enough to clone an
@@ -18,6 +19,7 @@ pub struct Verifier {
     revoked: RevokedSessions,
     policy: Policy,
     cfg: TokenConfig,
+    verified: VerifiedTokens,
 }
 
 impl Verifier {
@@ -29,17 +31,49 @@ impl Verifier {
             revoked: RevokedSessions::new(cfg.token_horizon()),
             policy: Policy::new(cfg),
             cfg: cfg.clone(),
+            verified: VerifiedTokens::default(),
         }
     }
 
     /// Verifies `token` at `now` and refuses it if its session has been revoked.
+    ///
+    /// A token seen before (byte for byte) skips the signature check; its time rules and the
+    /// revoked-session set are applied every time.
     pub fn check(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, VerifyError> {
-        let ring = self.ring();
-        let claims = jwt::verify(&ring, &self.policy, token, now)?;
+        let claims = match self.verified.get(token) {
+            Some(claims) => {
+                jwt::check_times(&claims, &self.policy, now)?;
+                claims
+            }
+            None => {
+                let claims = jwt::verify(&self.ring(), &self.policy, token, now)?;
+                self.verified.insert(token, &claims, now.unix_timestamp());
+                claims
+            }
+        };
         if self.revoked.contains(&claims.sid) {
             return Err(VerifyError::Revoked);
         }
         Ok(claims)
+    }
+
+    /// Verification without the cache: for benchmarks and for callers that must not keep
+    /// tokens in memory.
+    pub fn check_uncached(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<AccessClaims, VerifyError> {
+        let claims = jwt::verify(&self.ring(), &self.policy, token, now)?;
+        if self.revoked.contains(&claims.sid) {
+            return Err(VerifyError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// Drops cached verifications of expired tokens.
+    pub fn prune_verified(&self, now: OffsetDateTime) {
+        self.verified.prune(now.unix_timestamp());
     }
 
     /// The ring in use, for issuing tokens and serving the JWKS.
@@ -50,6 +84,7 @@ impl Verifier {
     /// Swaps in a ring rebuilt after a rotation. Checks already running finish on the old one.
     pub fn replace_ring(&self, ring: KeyRing) {
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);
+        self.verified.clear();
     }
 
     pub fn revoked(&self) -> &RevokedSessions {

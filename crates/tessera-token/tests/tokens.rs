@@ -359,3 +359,57 @@ fn pyjwt_verifies_our_tokens_from_our_jwks() {
         assert_eq!(result["rejected"], 1);
     }
 }
+
+#[test]
+fn cached_verification_still_applies_time_and_revocation() {
+    use tessera_core::{KeyState, SessionId, UserId};
+    use tessera_token::rotation::{apply, ensure_initial};
+    use tessera_token::{AccessTokenRequest, KeyRing, TokenConfig, Verifier, VerifyError};
+    use time::{Duration, OffsetDateTime};
+
+    let cfg = TokenConfig::new("https://issuer.test", "tessera");
+    let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let mut records = Vec::new();
+    let changes = ensure_initial(&records, &cfg, now, None);
+    apply(&mut records, &changes);
+    assert!(records.iter().any(|r| r.state == KeyState::Current));
+    let verifier = Verifier::new(KeyRing::from_records(&records, None).unwrap(), &cfg);
+    let sid = SessionId::random();
+    let request = AccessTokenRequest {
+        sub: UserId::random(),
+        sid,
+        client_id: "c".into(),
+        scope: None,
+        roles: vec![],
+    };
+    let token = verifier.ring().issue(&request, &cfg, now).unwrap().token;
+
+    assert!(
+        verifier.check(&token, now).is_ok(),
+        "first check verifies and caches"
+    );
+    assert!(
+        verifier.check(&token, now).is_ok(),
+        "second check is a cache hit"
+    );
+    let late = now + cfg.access_ttl + cfg.leeway;
+    assert_eq!(
+        verifier.check(&token, late),
+        Err(VerifyError::Expired),
+        "expiry applies on a hit"
+    );
+    verifier.revoked().insert(sid, now);
+    assert_eq!(
+        verifier.check(&token, now),
+        Err(VerifyError::Revoked),
+        "revocation applies on a hit"
+    );
+    // A token differing in one byte is not a hit: it goes through full verification.
+    let mut tampered = token.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert!(verifier
+        .check(&tampered, now + Duration::seconds(1))
+        .is_err());
+}

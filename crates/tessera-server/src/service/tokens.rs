@@ -423,6 +423,7 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<serde_json::Val
 pub async fn maintain(state: &AppState) {
     let now = state.clock.now();
     state.tokens.verifier.revoked().prune(now);
+    state.tokens.verifier.prune_verified(now);
     if let Err(err) = state.tokens.reload_ring(state.store.as_ref(), now).await {
         tracing::warn!(error = %crate::error::chain(&err), "could not reload signing keys");
     }
