@@ -40,16 +40,13 @@ impl Verifier {
     /// A token seen before (byte for byte) skips the signature check; its time rules and the
     /// revoked-session set are applied every time.
     pub fn check(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, VerifyError> {
-        let claims = match self.verified.get(token) {
-            Some(claims) => {
-                jwt::check_times(&claims, &self.policy, now)?;
-                claims
-            }
-            None => {
-                let claims = jwt::verify(&self.ring(), &self.policy, token, now)?;
-                self.verified.insert(token, &claims, now.unix_timestamp());
-                claims
-            }
+        let claims = if let Some(claims) = self.verified.get(token) {
+            jwt::check_times(&claims, &self.policy, now)?;
+            claims
+        } else {
+            let claims = jwt::verify(&self.ring(), &self.policy, token, now)?;
+            self.verified.insert(token, &claims, now.unix_timestamp());
+            claims
         };
         if self.revoked.contains(&claims.sid) {
             return Err(VerifyError::Revoked);
