@@ -7,18 +7,21 @@ use std::time::Duration as StdDuration;
 use tessera_core::password::PasswordHasher;
 use tessera_core::store::Store;
 use tessera_core::{Clock, SystemClock};
+use tessera_store::FeedEvent;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;
+use crate::service::revocation;
 use crate::service::tokens::{self, TokenService, TokenSetupError};
-use crate::state::{AppState, ServerSecrets};
+use crate::state::{AppState, Dependencies, ServerSecrets};
 
 /// A bound, not yet running server.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    events: broadcast::Receiver<FeedEvent>,
 }
 
 /// What to run with besides the configuration; tests swap the clock and the hashing cost.
@@ -69,8 +72,12 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let state = build_state(config, store, options).await?;
-        Ok(Self { listener, state })
+        let (state, events) = build_state_subscribed(config, store, options).await?;
+        Ok(Self {
+            listener,
+            state,
+            events,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -91,7 +98,12 @@ impl Application {
         let addr = self.local_addr();
         let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_loop(self.state.clone(), stop_rx.clone()));
-        let maintainer = tokio::spawn(maintenance_loop(self.state.clone(), stop_rx));
+        let maintainer = tokio::spawn(maintenance_loop(self.state.clone(), stop_rx.clone()));
+        let follower = tokio::spawn(revocation::follow_feed(
+            self.state.clone(),
+            self.events,
+            stop_rx,
+        ));
         let app = crate::routes::router(self.state.clone());
         tracing::info!(backend = self.state.store.backend(), "listening on {addr}");
         let result = axum::serve(
@@ -103,6 +115,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = maintainer.await;
+        let _ = follower.await;
         tracing::info!("server stopped");
         result
     }
@@ -115,20 +128,41 @@ pub async fn build_state(
     store: Arc<dyn Store>,
     options: Options,
 ) -> Result<AppState, StartError> {
+    let (state, _events) = build_state_subscribed(config, store, options).await?;
+    Ok(state)
+}
+
+/// As [`build_state`], also returning a subscription to the revocation feed taken *before* the
+/// revoked set was loaded from the store, so no revocation falls between the two.
+pub async fn build_state_subscribed(
+    config: Config,
+    store: Arc<dyn Store>,
+    options: Options,
+) -> Result<(AppState, broadcast::Receiver<FeedEvent>), StartError> {
+    let feed = tessera_store::open_feed(
+        store.clone(),
+        &config.store.url,
+        config.cache.url.as_deref(),
+    )
+    .await
+    .map_err(StartError::Store)?;
+    let events = feed.subscribe();
     let secrets = ServerSecrets::load(store.as_ref())
         .await
         .map_err(StartError::Store)?;
     let tokens = TokenService::load(&config, store.as_ref(), options.clock.as_ref())
         .await
         .map_err(StartError::Tokens)?;
-    Ok(AppState::new(
-        config,
+    let deps = Dependencies {
         store,
-        options.clock,
-        options.hasher,
+        clock: options.clock,
+        hasher: options.hasher,
         secrets,
         tokens,
-    ))
+        feed,
+    };
+    let state = AppState::new(config, deps).map_err(StartError::Store)?;
+    Ok((state, events))
 }
 
 /// Deletes expired sessions, and revoked ones once no access token can still name them. The
@@ -162,6 +196,8 @@ async fn maintenance_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         tokens::maintain(&state).await;
+        // Belt and braces under the feed: Redis pub/sub is at-most-once.
+        revocation::resync(&state).await;
     }
 }
 

@@ -109,6 +109,16 @@ impl SessionCache {
         }
     }
 
+    /// Forgets everything, after the instance may have missed revocations.
+    pub fn clear(&self) {
+        let mut maps = self
+            .maps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        maps.by_hash.clear();
+        maps.by_id.clear();
+    }
+
     /// Evicts every cached session of a user (lock, password change).
     pub fn evict_user(&self, user: tessera_core::UserId) {
         let mut maps = self

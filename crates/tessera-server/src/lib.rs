@@ -16,6 +16,7 @@ pub mod routes;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod throttle;
 
 pub use app::{Application, Options};
 pub use config::Config;

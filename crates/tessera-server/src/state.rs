@@ -1,12 +1,11 @@
 //! Shared application state: configuration, stores, clock and the in-process hot-path caches.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use tessera_core::password::PasswordHasher;
 use tessera_core::session::SessionLifetimes;
 use tessera_core::store::Store;
-use tessera_core::throttle::Throttle;
 use tessera_core::types::PasswordPolicy;
 use tessera_core::{Clock, NewAuditEvent, SessionId, UserId};
 use tokio::sync::Semaphore;
@@ -15,6 +14,7 @@ use crate::cache::SessionCache;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::throttle::LoginThrottle;
 
 /// How long a cached session is trusted before the store is asked again. Revocations made by
 /// this instance evict immediately; this bounds how long a change made elsewhere can go unseen
@@ -93,8 +93,8 @@ impl std::fmt::Debug for ServerSecrets {
 
 #[derive(Debug)]
 pub struct Throttles {
-    pub per_ip: Mutex<Throttle>,
-    pub per_account: Mutex<Throttle>,
+    pub per_ip: LoginThrottle,
+    pub per_account: LoginThrottle,
 }
 
 #[derive(Debug)]
@@ -111,6 +111,19 @@ pub struct Inner {
     pub cookies: crate::cookies::CookieNames,
     pub public_origin: String,
     pub tokens: crate::service::tokens::TokenService,
+    /// Tells every instance about revocations; see `tessera_store::feed`.
+    pub feed: Arc<dyn tessera_store::RevocationFeed>,
+}
+
+/// What `AppState::new` assembles besides the configuration.
+#[derive(Debug)]
+pub struct Dependencies {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub secrets: ServerSecrets,
+    pub tokens: crate::service::tokens::TokenService,
+    pub feed: Arc<dyn tessera_store::RevocationFeed>,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -125,14 +138,15 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(
-        config: Config,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        hasher: PasswordHasher,
-        secrets: ServerSecrets,
-        tokens: crate::service::tokens::TokenService,
-    ) -> Self {
+    pub fn new(config: Config, deps: Dependencies) -> Result<Self, tessera_core::StoreError> {
+        let Dependencies {
+            store,
+            clock,
+            hasher,
+            secrets,
+            tokens,
+            feed,
+        } = deps;
         let policy = PasswordPolicy::new(
             config.password.min_length,
             config.password.deny_list.clone(),
@@ -142,13 +156,21 @@ impl AppState {
             absolute: config.session.absolute_timeout.0,
         };
         let throttles = Throttles {
-            per_ip: Mutex::new(Throttle::new(config.limits.login_per_ip)),
-            per_account: Mutex::new(Throttle::new(config.limits.login_per_account)),
+            per_ip: LoginThrottle::new(
+                "ip",
+                config.limits.login_per_ip,
+                config.cache.url.as_deref(),
+            )?,
+            per_account: LoginThrottle::new(
+                "account",
+                config.limits.login_per_account,
+                config.cache.url.as_deref(),
+            )?,
         };
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let cookies = crate::cookies::CookieNames::new(config.cookie_secure());
         let public_origin = config.public_origin();
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             hashing: HashPool::new(hasher, threads),
             sessions: SessionCache::new(SESSION_CACHE_TTL, SESSION_CACHE_CAPACITY),
             policy,
@@ -158,10 +180,11 @@ impl AppState {
             cookies,
             public_origin,
             tokens,
+            feed,
             config,
             store,
             clock,
-        }))
+        })))
     }
 
     /// Appends to the audit log. A failure to audit is logged but does not fail the request:

@@ -12,25 +12,31 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when every store answers. Reports each dependency so an operator sees which one failed.
+/// Ready when the store answers. Reports each dependency so an operator sees which one failed.
+/// A disconnected revocation feed (Redis or Postgres LISTEN down) leaves the instance ready but
+/// `degraded`: it keeps serving from the store and catches up on revocations when the feed
+/// reconnects.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let store_ok = match state.store.ping().await {
         Ok(()) => true,
         Err(err) => {
-            tracing::warn!(error = %err, "readiness: store unreachable");
+            tracing::warn!(error = %crate::error::chain(&err), "readiness: store unreachable");
             false
         }
     };
-    metrics::gauge!("tessera_dependency_up", "dependency" => "store").set(if store_ok {
-        1.0
-    } else {
-        0.0
+    let feed_ok = state.feed.is_connected();
+    let up = |ok: bool| if ok { 1.0 } else { 0.0 };
+    metrics::gauge!("tessera_dependency_up", "dependency" => "store").set(up(store_ok));
+    metrics::gauge!("tessera_dependency_up", "dependency" => "feed").set(up(feed_ok));
+    let checks = json!({
+        "store": { "backend": state.store.backend(), "ok": store_ok },
+        "feed": { "transport": state.feed.transport(), "ok": feed_ok },
     });
-    let checks = json!({ "store": { "backend": state.store.backend(), "ok": store_ok } });
     if store_ok {
+        let status = if feed_ok { "ready" } else { "degraded" };
         (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": checks })),
+            Json(json!({ "status": status, "checks": checks })),
         )
             .into_response()
     } else {

@@ -62,13 +62,10 @@ pub async fn change_password(
     if let Err(wait) = state
         .throttles
         .per_account
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .check(&account_key, now)
+        .check(&account_key, state.clock.as_ref())
+        .await
     {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: wait.whole_seconds().max(1) as u64,
-        });
+        return Err(sessions::rate_limited(wait));
     }
     let user = state
         .store
@@ -87,9 +84,8 @@ pub async fn change_password(
         state
             .throttles
             .per_account
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .record_failure(&account_key, now);
+            .record_failure(&account_key, state.clock.as_ref())
+            .await;
         state
             .audit(
                 "password_change_failed",

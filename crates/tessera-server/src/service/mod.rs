@@ -3,5 +3,6 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod revocation;
 pub mod sessions;
 pub mod tokens;

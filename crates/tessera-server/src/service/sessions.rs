@@ -11,6 +11,7 @@ use tessera_core::{Email, SecretToken, Session, SessionId, SessionKind, TokenKin
 use crate::cache::CachedSession;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::service::revocation;
 use crate::state::AppState;
 
 /// Checks a presented session secret: cache first, store on a miss; expiry, lock and revocation
@@ -87,7 +88,7 @@ pub async fn login(
     let now = state.clock.now();
     let ip_key = caller.ip.to_string();
     let account_key = email.trim().to_lowercase();
-    check_throttles(state, &ip_key, &account_key, now)?;
+    check_throttles(state, &ip_key, &account_key).await?;
 
     let email = Email::parse(email).ok();
     let password = Password::for_login(password).ok();
@@ -126,7 +127,7 @@ pub async fn login(
             user
         }
         (user, _) => {
-            record_failure(state, &ip_key, &account_key, now);
+            record_failure(state, &ip_key, &account_key).await;
             let reason = match &user {
                 None => "unknown_account",
                 Some(u) if u.locked => "locked",
@@ -145,12 +146,7 @@ pub async fn login(
             return Err(ApiError::InvalidGrant);
         }
     };
-    state
-        .throttles
-        .per_account
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .reset(&account_key);
+    state.throttles.per_account.reset(&account_key).await;
 
     let (session, secret) = open_session(state, user.id, kind, caller).await?;
     state
@@ -191,24 +187,14 @@ pub async fn open_session(
     Ok((session, secret))
 }
 
-fn check_throttles(
+async fn check_throttles(
     state: &AppState,
     ip_key: &str,
     account_key: &str,
-    now: time::OffsetDateTime,
 ) -> Result<(), ApiError> {
-    let per_ip = state
-        .throttles
-        .per_ip
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .check(ip_key, now);
-    let per_account = state
-        .throttles
-        .per_account
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .check(account_key, now);
+    let clock = state.clock.as_ref();
+    let per_ip = state.throttles.per_ip.check(ip_key, clock).await;
+    let per_account = state.throttles.per_account.check(account_key, clock).await;
     match (per_ip, per_account) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(a), Err(b)) => Err(rate_limited(a.max(b))),
@@ -216,26 +202,21 @@ fn check_throttles(
     }
 }
 
-fn rate_limited(wait: time::Duration) -> ApiError {
+pub(crate) fn rate_limited(wait: time::Duration) -> ApiError {
     metrics::counter!("tessera_logins_total", "result" => "throttled").increment(1);
     ApiError::RateLimited {
         retry_after_secs: wait.whole_seconds().max(1) as u64,
     }
 }
 
-fn record_failure(state: &AppState, ip_key: &str, account_key: &str, now: time::OffsetDateTime) {
-    state
-        .throttles
-        .per_ip
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .record_failure(ip_key, now);
+async fn record_failure(state: &AppState, ip_key: &str, account_key: &str) {
+    let clock = state.clock.as_ref();
+    state.throttles.per_ip.record_failure(ip_key, clock).await;
     state
         .throttles
         .per_account
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .record_failure(account_key, now);
+        .record_failure(account_key, clock)
+        .await;
 }
 
 /// Ends one session and everything derived from it: its cached copy, its refresh tokens and the
@@ -253,8 +234,8 @@ pub async fn revoke(
         .store
         .revoke_refresh_of_session(session_id, now)
         .await?;
-    state.sessions.evict(session_id);
-    crate::service::tokens::mark_revoked(state, session_id, now);
+    revocation::apply_locally(state, session_id, now);
+    revocation::publish(state, session_id, now).await;
     if revoked {
         state
             .audit(kind, Some(user_id), Some(session_id), caller, json!({}))
@@ -277,8 +258,8 @@ pub async fn revoke_all(
         .await?;
     for id in &ids {
         state.store.revoke_refresh_of_session(*id, now).await?;
-        state.sessions.evict(*id);
-        crate::service::tokens::mark_revoked(state, *id, now);
+        revocation::apply_locally(state, *id, now);
+        revocation::publish(state, *id, now).await;
     }
     if !ids.is_empty() {
         state

@@ -1,0 +1,71 @@
+//! Spreading revocations to every instance.
+//!
+//! Every revoke path records the revocation in the store first (durable), then applies it
+//! locally (revoked set + cache eviction), then publishes it on the feed. Each instance applies
+//! what the feed delivers. Whenever the feed (re)connects — or a subscriber falls behind — the
+//! instance reloads recent revocations from the store, and the maintenance loop does the same
+//! every 30 s: a lost message can delay a revocation on another instance, never cancel it.
+
+use tessera_core::SessionId;
+use tessera_store::FeedEvent;
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, watch};
+
+use crate::service::tokens;
+use crate::state::AppState;
+
+/// Applies a revocation made (or learned) by this instance.
+pub fn apply_locally(state: &AppState, session: SessionId, at: OffsetDateTime) {
+    tokens::mark_revoked(state, session, at);
+    state.sessions.evict(session);
+}
+
+/// Tells the other instances. A failure is logged, not returned: the revocation is already in
+/// the store, and the others pick it up at their next resync.
+pub async fn publish(state: &AppState, session: SessionId, at: OffsetDateTime) {
+    if let Err(err) = state.feed.publish(session, at).await {
+        tracing::warn!(error = %crate::error::chain(&err), transport = state.feed.transport(), "could not publish a revocation");
+        metrics::counter!("tessera_degraded_total", "dependency" => "feed").increment(1);
+    }
+}
+
+/// Reloads every revocation recent enough to matter and drops the session cache, after which
+/// this instance knows at least what the store knows.
+pub async fn resync(state: &AppState) {
+    let now = state.clock.now();
+    let since = now - state.tokens.cfg.token_horizon();
+    match state.store.revoked_since(since).await {
+        Ok(revoked) => {
+            state.tokens.verifier.revoked().extend(revoked);
+            state.sessions.clear();
+            metrics::counter!("tessera_revocation_resyncs_total").increment(1);
+        }
+        Err(err) => {
+            tracing::warn!(error = %crate::error::chain(&err), "could not reload revocations")
+        }
+    }
+}
+
+/// Applies feed events until told to stop.
+pub async fn follow_feed(
+    state: AppState,
+    mut events: broadcast::Receiver<FeedEvent>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = stop.changed() => return,
+        };
+        match event {
+            Ok(FeedEvent::Revoked { session, at }) => {
+                apply_locally(&state, session, at);
+                metrics::counter!("tessera_revocations_received_total").increment(1);
+            }
+            Ok(FeedEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                resync(&state).await
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
