@@ -41,7 +41,7 @@ pub async fn resync(state: &AppState) {
             metrics::counter!("tessera_revocation_resyncs_total").increment(1);
         }
         Err(err) => {
-            tracing::warn!(error = %crate::error::chain(&err), "could not reload revocations")
+            tracing::warn!(error = %crate::error::chain(&err), "could not reload revocations");
         }
     }
 }
@@ -63,7 +63,7 @@ pub async fn follow_feed(
                 metrics::counter!("tessera_revocations_received_total").increment(1);
             }
             Ok(FeedEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                resync(&state).await
+                resync(&state).await;
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
