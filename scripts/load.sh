@@ -30,7 +30,7 @@ cargo build --release --quiet --bin tessera --example bare_axum --example refres
 
 (cd "$WORK" && TESSERA_SERVER__LISTEN="127.0.0.1:$TESSERA_PORT" \
   TESSERA_LIMITS__LOGIN_PER_IP="100000/min" RUST_LOG=warn \
-  "$OLDPWD/target/release/tessera" serve >"$WORK/tessera.log" 2>&1) &
+  exec "$OLDPWD/target/release/tessera" serve >"$WORK/tessera.log" 2>&1) &
 PIDS+=($!)
 ./target/release/examples/bare_axum "127.0.0.1:$BASELINE_PORT" >"$WORK/bare.log" 2>&1 &
 PIDS+=($!)
