@@ -69,4 +69,11 @@ run check_cookie -H "Cookie: $cookie" "$base/v1/check"
 if [ -n "$access" ]; then
   run check_jwt -H "Authorization: Bearer $access" "$base/v1/check"
 fi
+# CPU seconds the server process used (utime + stime from /proc), to report grants per core.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+tessera_pid="${PIDS[0]}"
+before="$(cpu_seconds "$tessera_pid")"
 ./target/release/examples/refresh_load "$base" "$DURATION" 16
+after="$(cpu_seconds "$tessera_pid")"
+awk -v b="$before" -v a="$after" -v d="$DURATION" \
+  'BEGIN { printf "refresh_grant    server CPU: %.2f s over %s s = %.2f cores\n", a - b, d, (a - b) / d }'
