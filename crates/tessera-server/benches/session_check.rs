@@ -95,6 +95,14 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         });
     });
+    // Baselines from the same run: the least a hit can cost (hashing the presented secret) and
+    // the least a miss can cost (one round trip to the same SQLite pool).
+    group.bench_function("baseline_sha256_of_secret", |b| {
+        b.iter(|| f.secret.hash());
+    });
+    group.bench_function("baseline_store_ping", |b| {
+        b.iter(|| f.rt.block_on(f.state.store.ping()).unwrap());
+    });
     group.finish();
 }
 
