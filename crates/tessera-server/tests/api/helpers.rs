@@ -79,11 +79,18 @@ pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> TestApp {
         None => "memory://".to_owned(),
         Some(path) => format!("sqlite://{}", path.display()),
     };
+    let mut app = spawn_instance(&store_url, extra_toml, TestClock::starting_now()).await;
+    app.db_file = db_file;
+    app
+}
+
+/// Starts one server instance on `store_url`, which other instances may share (a cluster), with
+/// `clock` as its time. The caller owns the store: nothing is deleted when the app is dropped.
+pub async fn spawn_instance(store_url: &str, extra_toml: &str, clock: TestClock) -> TestApp {
     let text =
         format!("[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\n{extra_toml}");
     let config =
         Config::from_toml_str(&merge_sections(&text)).expect("test configuration is valid");
-    let clock = TestClock::starting_now();
     // Cheap argon2 parameters keep the suite fast; the production parameters are unit-tested
     // in tessera-core.
     let hasher = PasswordHasher::with_params(argon2_cheap());
@@ -112,7 +119,7 @@ pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> TestApp {
         clock,
         state,
         stop: Some(stop),
-        db_file,
+        db_file: None,
     }
 }
 

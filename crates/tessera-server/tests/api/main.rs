@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod cluster;
 mod csrf;
 mod errors;
 mod ops;
