@@ -83,6 +83,27 @@ const PASSWORD_AUTHENTICATED: &[&str] = &[
     "/v1/token/introspect",
 ];
 
+/// 403 when the request's provenance headers name a foreign origin.
+pub fn require_same_origin(headers: &HeaderMap, public_origin_value: &str) -> Result<(), ApiError> {
+    if is_cross_origin(headers, public_origin_value) {
+        return Err(ApiError::Forbidden("cross-origin request refused"));
+    }
+    Ok(())
+}
+
+/// 403 unless `presented` is the CSRF token of `session`, compared in constant time.
+pub fn require_token(
+    secret: &[u8; 32],
+    session: SessionId,
+    presented: Option<&str>,
+) -> Result<(), ApiError> {
+    let expected = token_for(secret, session);
+    match presented {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(ApiError::Forbidden("missing or invalid CSRF token")),
+    }
+}
+
 pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() == Method::POST && PASSWORD_AUTHENTICATED.contains(&req.uri().path()) {
         return next.run(req).await;
@@ -94,19 +115,16 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     if !is_unsafe(&effective_method(&req)) {
         return next.run(req).await;
     }
-    if is_cross_origin(req.headers(), &state.public_origin) {
-        return ApiError::Forbidden("cross-origin request refused").into_response();
+    if let Err(err) = require_same_origin(req.headers(), &state.public_origin) {
+        return err.into_response();
     }
-    let expected = token_for(&state.secrets.csrf, session_id);
     let (req, presented) = match presented_token(req, state.config.server.body_limit).await {
         Ok(found) => found,
         Err(err) => return err.into_response(),
     };
-    match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
-            next.run(req).await
-        }
-        _ => ApiError::Forbidden("missing or invalid CSRF token").into_response(),
+    match require_token(&state.secrets.csrf, session_id, presented.as_deref()) {
+        Ok(()) => next.run(req).await,
+        Err(err) => err.into_response(),
     }
 }
 

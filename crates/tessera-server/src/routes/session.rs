@@ -40,9 +40,8 @@ pub async fn login(
     Input(body): Input<LoginRequest>,
 ) -> ApiResult<Response> {
     // Login CSRF: a foreign page must not be able to sign a browser into the attacker's account.
-    if body.transport == Transport::Cookie && csrf::is_cross_origin(&headers, &state.public_origin)
-    {
-        return Err(ApiError::Forbidden("cross-origin request refused"));
+    if body.transport == Transport::Cookie {
+        csrf::require_same_origin(&headers, &state.public_origin)?;
     }
     let kind = match body.transport {
         Transport::Cookie => SessionKind::Cookie,

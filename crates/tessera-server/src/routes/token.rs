@@ -9,7 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
-use tessera_core::secret::constant_time_eq;
 use tessera_core::{SecretToken, TokenKind};
 
 use crate::cookies::{self, REFRESH_COOKIE_PATH};
@@ -112,9 +111,8 @@ async fn password_grant(
             "the password grant needs `username` and `password`".into(),
         ));
     };
-    if body.transport() == Transport::Cookie && csrf::is_cross_origin(headers, &state.public_origin)
-    {
-        return Err(ApiError::Forbidden("cross-origin request refused"));
+    if body.transport() == Transport::Cookie {
+        csrf::require_same_origin(headers, &state.public_origin)?;
     }
     let (grant, _session) =
         tokens::password_grant(state, username, password, client_id, caller).await?;
@@ -152,21 +150,15 @@ async fn check_cookie_refresh_csrf(
     body: &TokenRequest,
     secret: &SecretToken,
 ) -> ApiResult<()> {
-    if csrf::is_cross_origin(headers, &state.public_origin) {
-        return Err(ApiError::Forbidden("cross-origin request refused"));
-    }
+    csrf::require_same_origin(headers, &state.public_origin)?;
     let Some(session_id) = tokens::refresh_token_session(state, secret).await? else {
         return Err(ApiError::InvalidGrant);
     };
-    let expected = csrf::token_for(&state.secrets.csrf, session_id);
     let presented = headers
         .get(csrf::CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .or(body.csrf_token.as_deref());
-    match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
-        _ => Err(ApiError::Forbidden("missing or invalid CSRF token")),
-    }
+    csrf::require_token(&state.secrets.csrf, session_id, presented)
 }
 
 fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Response {
