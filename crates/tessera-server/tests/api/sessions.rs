@@ -21,6 +21,7 @@ on_every_backend!(
     locked_account_cannot_log_in,
     check_reports_every_session_credential,
     form_encoded_login_works,
+    login_upgrades_an_outdated_password_hash,
 );
 
 async fn cookie_login_sets_a_hardened_cookie(backend: Backend) {
@@ -597,4 +598,38 @@ async fn form_encoded_login_works(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn login_upgrades_an_outdated_password_hash(backend: Backend) {
+    use tessera_core::password::PasswordHasher;
+    use tessera_core::types::{Password, PasswordPolicy};
+
+    let app = spawn_app(backend).await;
+    let user = app.create_user("ada@example.com").await;
+    let id: tessera_core::UserId = user["id"].as_str().unwrap().parse().unwrap();
+    // Pretend the account was created under weaker parameters than the server now uses.
+    let weaker = PasswordHasher::with_params(argon2::Params::new(512, 1, 1, None).unwrap());
+    let old_hash = weaker.hash(&Password::new(PASSWORD, &PasswordPolicy::default()).unwrap());
+    let now = time::OffsetDateTime::now_utc();
+    app.state
+        .store
+        .set_password_hash(id, &old_hash, now)
+        .await
+        .unwrap();
+
+    app.login_body("ada@example.com").await;
+    let stored = app
+        .state
+        .store
+        .user_by_id(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_ne!(stored, old_hash, "rehashed on login");
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+        "{stored}"
+    );
+    app.login_body("ada@example.com").await;
 }
