@@ -2,6 +2,11 @@
 //! a cache hit, and a cache miss that goes to the store. After the criterion groups, a plain
 //! loop reports miss-latency percentiles, which criterion does not.
 //!
+//! With `TESSERA_BENCH_POSTGRES_URL` set (e.g. `postgres://postgres@127.0.0.1:5432/postgres`,
+//! a database to create a throw-away one from), the same on Postgres, without and with the
+//! shared Redis session cache (`TESSERA_BENCH_REDIS_URL`, default `redis://127.0.0.1:6379/`):
+//! see `session_check/postgres.rs`.
+//!
 //! `cargo bench -p tessera-server --bench session_check`
 
 use std::sync::Arc;
@@ -15,6 +20,9 @@ use tessera_server::config::Config;
 use tessera_server::extract::Caller;
 use tessera_server::service::{accounts, sessions};
 use tessera_server::state::AppState;
+
+#[path = "session_check/postgres.rs"]
+mod postgres;
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -43,30 +51,11 @@ fn fixture() -> Fixture {
     let url = format!("sqlite://{}", db.0.display());
     let (state, secret, session_id) = rt.block_on(async {
         let store = tessera_store::open(&url, true).await.unwrap();
-        let config = Config::default();
-        let hasher = PasswordHasher::with_params(argon2::Params::new(1024, 1, 1, None).unwrap());
-        let options = Options {
-            clock: Arc::new(SystemClock),
-            hasher,
-        };
-        let state = build_state(config, store, options).await.unwrap();
-        let caller = Caller {
-            ip: "127.0.0.1".parse().unwrap(),
-            user_agent: Some("bench".into()),
-        };
-        accounts::create_user(&state, "bench@example.com", "correct horse battery", None)
+        let state = build_state(Config::default(), store, options())
             .await
             .unwrap();
-        let login = sessions::login(
-            &state,
-            "bench@example.com",
-            "correct horse battery",
-            tessera_core::SessionKind::Header,
-            &caller,
-        )
-        .await
-        .unwrap();
-        (state, login.secret, login.session.id)
+        let (secret, session_id) = sign_in(&state).await;
+        (state, secret, session_id)
     });
     Fixture {
         rt,
@@ -109,20 +98,24 @@ fn bench(c: &mut Criterion) {
 /// p50/p99 of the store path, over 20,000 misses.
 fn miss_percentiles() {
     let f = fixture();
-    let mut samples = Vec::with_capacity(20_000);
-    for _ in 0..20_000 {
+    percentiles("session_check_sqlite/cache_miss", 20_000, || {
         f.state.sessions.evict(f.session_id);
         let started = Instant::now();
         f.rt.block_on(sessions::authenticate(&f.state, &f.secret))
             .unwrap()
             .unwrap();
-        samples.push(started.elapsed());
-    }
+        started.elapsed()
+    });
+}
+
+/// Runs `sample` `n` times and prints p50/p99/max of what it measured.
+fn percentiles(what: &str, n: usize, mut sample: impl FnMut() -> Duration) {
+    let mut samples: Vec<Duration> = (0..n).map(|_| sample()).collect();
     samples.sort();
     let pct = |per_mille: usize| samples[(samples.len() - 1) * per_mille / 1000];
     let show = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
     println!(
-        "session_check_sqlite/cache_miss percentiles over {} checks: p50 {}  p99 {}  max {}",
+        "{what} percentiles over {} checks: p50 {}  p99 {}  max {}",
         samples.len(),
         show(pct(500)),
         show(pct(990)),
@@ -130,10 +123,40 @@ fn miss_percentiles() {
     );
 }
 
-criterion_group!(benches, bench);
+/// A user with one `tss_` session, on `state`.
+async fn sign_in(state: &AppState) -> (SecretToken, tessera_core::SessionId) {
+    let caller = Caller {
+        ip: "127.0.0.1".parse().unwrap(),
+        user_agent: Some("bench".into()),
+    };
+    accounts::create_user(state, "bench@example.com", "correct horse battery", None)
+        .await
+        .unwrap();
+    let login = sessions::login(
+        state,
+        "bench@example.com",
+        "correct horse battery",
+        tessera_core::SessionKind::Header,
+        &caller,
+    )
+    .await
+    .unwrap();
+    (login.secret, login.session.id)
+}
+
+fn options() -> Options {
+    let hasher = PasswordHasher::with_params(argon2::Params::new(1024, 1, 1, None).unwrap());
+    Options {
+        clock: Arc::new(SystemClock),
+        hasher,
+    }
+}
+
+criterion_group!(benches, bench, postgres::bench);
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     miss_percentiles();
+    postgres::percentiles();
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod service;
+pub mod shared_sessions;
 pub mod state;
 pub mod telemetry;
 pub mod throttle;

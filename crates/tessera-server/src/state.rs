@@ -14,6 +14,7 @@ use crate::cache::SessionCache;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::shared_sessions::SharedSessions;
 use crate::throttle::LoginThrottle;
 
 /// How long a cached session is trusted before the store is asked again. Revocations made by
@@ -106,6 +107,8 @@ pub struct Inner {
     pub policy: PasswordPolicy,
     pub lifetimes: SessionLifetimes,
     pub sessions: SessionCache,
+    /// The session cache shared through Redis, when `cache.url` is set.
+    pub shared_sessions: Option<Arc<SharedSessions>>,
     pub throttles: Throttles,
     pub secrets: ServerSecrets,
     pub cookies: crate::cookies::CookieNames,
@@ -167,12 +170,21 @@ impl AppState {
                 config.cache.url.as_deref(),
             )?,
         };
+        let shared_sessions = config
+            .cache
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| SharedSessions::new(url, tokens.cfg.token_horizon()).map(Arc::new))
+            .transpose()?;
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let cookies = crate::cookies::CookieNames::new(config.cookie_secure());
         let public_origin = config.public_origin();
         Ok(Self(Arc::new(Inner {
             hashing: HashPool::new(hasher, threads),
             sessions: SessionCache::new(SESSION_CACHE_TTL, SESSION_CACHE_CAPACITY),
+            shared_sessions,
             policy,
             lifetimes,
             throttles,

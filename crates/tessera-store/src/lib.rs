@@ -9,6 +9,7 @@ pub mod feed;
 mod memory;
 mod postgres;
 mod redis_link;
+pub mod shared_sessions;
 pub mod shared_throttle;
 mod sqlite;
 
@@ -24,6 +25,7 @@ use tessera_core::StoreError;
 pub use feed::{open_feed, FeedEvent, RevocationFeed};
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
+pub use shared_sessions::{RedisSessionCache, SharedSession};
 pub use shared_throttle::RedisThrottle;
 pub use sqlite::SqliteStore;
 

@@ -1,10 +1,11 @@
 //! Spreading revocations to every instance.
 //!
 //! Every revoke path records the revocation in the store first (durable), then applies it
-//! locally (revoked set + cache eviction), then publishes it on the feed. Each instance applies
-//! what the feed delivers. Whenever the feed (re)connects — or a subscriber falls behind — the
-//! instance reloads recent revocations from the store, and the maintenance loop does the same
-//! every 30 s: a lost message can delay a revocation on another instance, never cancel it.
+//! locally (revoked set + cache eviction), then drops it from the shared session cache (when
+//! there is one) and publishes it on the feed. Each instance applies what the feed delivers.
+//! Whenever the feed (re)connects — or a subscriber falls behind — the instance reloads recent
+//! revocations from the store, and the maintenance loop does the same every 30 s: a lost
+//! message can delay a revocation on another instance, never cancel it.
 
 use tessera_core::SessionId;
 use tessera_store::FeedEvent;
@@ -20,9 +21,14 @@ pub fn apply_locally(state: &AppState, session: SessionId, at: OffsetDateTime) {
     state.sessions.evict(session);
 }
 
-/// Tells the other instances. A failure is logged, not returned: the revocation is already in
-/// the store, and the others pick it up at their next resync.
+/// Tells the other instances: drops the session from the shared session cache, where any of
+/// them could find it, then publishes the revocation on the feed. A failure is logged, not
+/// returned: the revocation is already in the store, and the others pick it up at their next
+/// resync (the shared cache's delete is retried when Redis answers again).
 pub async fn publish(state: &AppState, session: SessionId, at: OffsetDateTime) {
+    if let Some(shared) = &state.shared_sessions {
+        shared.revoke(session).await;
+    }
     if let Err(err) = state.feed.publish(session, at).await {
         tracing::warn!(error = %crate::error::chain(&err), transport = state.feed.transport(), "could not publish a revocation");
         metrics::counter!("tessera_degraded_total", "dependency" => "feed").increment(1);
@@ -30,8 +36,12 @@ pub async fn publish(state: &AppState, session: SessionId, at: OffsetDateTime) {
 }
 
 /// Reloads every revocation recent enough to matter and drops the session cache, after which
-/// this instance knows at least what the store knows.
+/// this instance knows at least what the store knows. Also retries the shared-cache deletes of
+/// revocations made while Redis was unreachable: a resync follows its return.
 pub async fn resync(state: &AppState) {
+    if let Some(shared) = &state.shared_sessions {
+        shared.retry_pending().await;
+    }
     let now = state.clock.now();
     let since = now - state.tokens.cfg.token_horizon();
     match state.store.revoked_since(since).await {

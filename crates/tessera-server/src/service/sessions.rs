@@ -6,7 +6,11 @@ use serde_json::json;
 use tessera_core::password::Verification;
 use tessera_core::session::{ClientInfo, SessionLifetimes};
 use tessera_core::types::Password;
-use tessera_core::{Email, SecretToken, Session, SessionId, SessionKind, TokenKind, User, UserId};
+use tessera_core::{
+    Email, SecretToken, Session, SessionId, SessionKind, TokenHash, TokenKind, User, UserId,
+};
+use tessera_store::SharedSession;
+use time::OffsetDateTime;
 
 use crate::cache::CachedSession;
 use crate::error::ApiError;
@@ -14,39 +18,29 @@ use crate::extract::Caller;
 use crate::service::revocation;
 use crate::state::AppState;
 
-/// Checks a presented session secret: cache first, store on a miss; expiry, lock and revocation
-/// applied; activity recorded with coalesced writes.
+/// Checks a presented session secret: in-process cache first, then the shared cache (Redis,
+/// when configured), then the store; expiry, lock and revocation applied to whatever answered;
+/// activity recorded with coalesced writes. What the store or an activity write produced is
+/// written to the shared cache for the other instances.
 pub async fn authenticate(
     state: &AppState,
     secret: &SecretToken,
 ) -> Result<Option<Arc<CachedSession>>, ApiError> {
     let now = state.clock.now();
     let hash = secret.hash();
-    let entry = if let Some(hit) = state.sessions.get(&hash, now) {
-        metrics::counter!("tessera_session_cache_total", "result" => "hit").increment(1);
-        hit
-    } else {
-        metrics::counter!("tessera_session_cache_total", "result" => "miss").increment(1);
-        let Some(session) = state.store.session_by_secret_hash(&hash).await? else {
-            return Ok(None);
-        };
-        let Some(user) = state.store.user_by_id(session.user_id).await? else {
-            return Ok(None);
-        };
-        state.sessions.insert(session, user.email, user.locked, now)
+    let Some((mut entry, from_store)) = lookup(state, &hash, now).await? else {
+        return Ok(None);
     };
     // The store found the row by this hash already; comparing again in constant time keeps the
     // guarantee even if a backend's index lookup were ever relaxed.
     if entry.session.secret_hash != hash {
         return Ok(None);
     }
-    if entry.locked
-        || !SessionLifetimes::is_live(&entry.session, now)
-        || crate::service::tokens::is_revoked(state, entry.session.id)
-    {
+    if !usable(state, &entry.session, entry.locked, now) {
         state.sessions.evict(entry.session.id);
         return Ok(None);
     }
+    let mut changed = from_store;
     if let Some(touch) = state.lifetimes.touch(&entry.session, now) {
         if !state
             .store
@@ -54,17 +48,68 @@ pub async fn authenticate(
             .await?
         {
             state.sessions.evict(entry.session.id);
+            if let Some(shared) = &state.shared_sessions {
+                shared.forget(&hash).await;
+            }
             return Ok(None);
         }
         let mut session = entry.session.clone();
         touch.apply(&mut session);
         state.sessions.update(&session);
-        return Ok(Some(Arc::new(CachedSession {
+        entry = Arc::new(CachedSession {
             session,
             ..(*entry).clone()
-        })));
+        });
+        changed = true;
+    }
+    if changed {
+        // Keeps the shared copy's idle expiry in step with the store's.
+        if let Some(shared) = &state.shared_sessions {
+            shared.fill(&entry, now).await;
+        }
     }
     Ok(Some(entry))
+}
+
+/// Finds the session for `hash`; the flag says whether the store answered.
+async fn lookup(
+    state: &AppState,
+    hash: &TokenHash,
+    now: OffsetDateTime,
+) -> Result<Option<(Arc<CachedSession>, bool)>, ApiError> {
+    if let Some(hit) = state.sessions.get(hash, now) {
+        metrics::counter!("tessera_session_cache_total", "result" => "hit").increment(1);
+        return Ok(Some((hit, false)));
+    }
+    if let Some(shared) = &state.shared_sessions {
+        // A record the checks would refuse may just be stale (another instance moved the idle
+        // expiry on); the store decides.
+        let accept = |found: &SharedSession| usable(state, &found.session, found.locked, now);
+        if let Some(found) = shared.lookup(hash, accept).await {
+            metrics::counter!("tessera_session_cache_total", "result" => "shared_hit").increment(1);
+            let entry = state
+                .sessions
+                .insert(found.session, found.email, found.locked, now);
+            return Ok(Some((entry, false)));
+        }
+    }
+    metrics::counter!("tessera_session_cache_total", "result" => "miss").increment(1);
+    let Some(session) = state.store.session_by_secret_hash(hash).await? else {
+        return Ok(None);
+    };
+    let Some(user) = state.store.user_by_id(session.user_id).await? else {
+        return Ok(None);
+    };
+    let entry = state.sessions.insert(session, user.email, user.locked, now);
+    Ok(Some((entry, true)))
+}
+
+/// Whether a check accepts this session now: not locked, not expired, not revoked — also when
+/// the revocation is known only to this instance's revoked set so far.
+fn usable(state: &AppState, session: &Session, locked: bool, now: OffsetDateTime) -> bool {
+    !locked
+        && SessionLifetimes::is_live(session, now)
+        && !crate::service::tokens::is_revoked(state, session.id)
 }
 
 /// A successful login: the user and a brand-new session with its secret.

@@ -8,5 +8,6 @@ mod csrf;
 mod errors;
 mod ops;
 mod sessions;
+mod shared_cache;
 mod tokens;
 mod users;

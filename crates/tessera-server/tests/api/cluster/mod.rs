@@ -7,7 +7,7 @@
 //! from B's session cache expiring would not pass.
 
 mod faults;
-mod support;
+pub mod support;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,280 @@
+//! The session cache shared by every instance through Redis when `cache.url` is set: the second
+//! level of the session check, between the in-process cache and the store.
+//!
+//! Redis is only ever a shortcut to what the store says, so every failure is a miss:
+//! - a Redis error sends the check to the store; the first error of a burst is logged, every
+//!   one is counted in `tessera_degraded_total{dependency="cache"}`. From then on lookups and
+//!   fills skip Redis, and a background `PING` every [`PROBE_EVERY`] finds out when it answers
+//!   again: a Redis that is down or hung costs the hot path nothing beyond the requests that
+//!   were already waiting on it;
+//! - a record that does not decode, or is of another format version, is a miss;
+//! - a record the check would refuse is deleted and the store asked, since it may only be
+//!   stale (another instance moved the idle expiry on).
+//!
+//! Records live at most [`SHARED_TTL`], never longer than the revoked-session set remembers a
+//! revocation, and never past the session's own expiry. Every revoke path goes through
+//! [`SharedSessions::revoke`] (from `service::revocation::publish`), which deletes the record and
+//! keeps in-flight fills from writing it back; a revocation whose delete fails is retried when
+//! Redis answers again. A record that still slipped through is refused by the revoked-set check
+//! every session check makes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration as StdDuration, Instant};
+
+use tessera_core::{SessionId, StoreError, TokenHash};
+use tessera_store::shared_sessions::REVOKED_MARK_TTL;
+use tessera_store::{RedisSessionCache, SharedSession};
+use time::{Duration, OffsetDateTime};
+
+use crate::cache::CachedSession;
+
+/// How long a record is trusted at most.
+pub const SHARED_TTL: Duration = Duration::seconds(60);
+/// While Redis is failing, how often a background `PING` checks whether it answers again.
+pub const PROBE_EVERY: StdDuration = StdDuration::from_secs(1);
+/// Revocations waiting for Redis beyond this many are only covered by the revoked-set check.
+const MAX_PENDING: usize = 10_000;
+
+#[derive(Debug)]
+pub struct SharedSessions {
+    redis: RedisSessionCache,
+    ttl: Duration,
+    /// Set from the first error of a burst until the next success. While set, lookups, fills
+    /// and deletes skip Redis.
+    failing: AtomicBool,
+    started: Instant,
+    /// Milliseconds after `started` before which no new probe starts.
+    next_probe: AtomicU64,
+    probing: AtomicBool,
+    /// Revocations whose delete failed, with when retrying stops mattering: by then no record
+    /// written before the revocation can be left.
+    pending: Mutex<HashMap<SessionId, Instant>>,
+    retrying: AtomicBool,
+    counts: Counts,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    fills: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// This instance's use of the shared cache since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedStats {
+    /// Lookups that found a usable record.
+    pub hits: u64,
+    /// Lookups that found nothing usable (absent, corrupt, another version, refused).
+    pub misses: u64,
+    /// Records written after a store read or an activity write.
+    pub fills: u64,
+    /// Redis failures.
+    pub errors: u64,
+}
+
+impl SharedSessions {
+    /// The cache at `url`, with records trusted for [`SHARED_TTL`] or `horizon` (how long the
+    /// revoked-session set remembers a revocation), whichever is shorter. Does not connect yet.
+    pub fn new(url: &str, horizon: Duration) -> Result<Self, StoreError> {
+        Ok(Self {
+            redis: RedisSessionCache::new(url)?,
+            ttl: SHARED_TTL.min(horizon),
+            failing: AtomicBool::new(false),
+            started: Instant::now(),
+            next_probe: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            pending: Mutex::new(HashMap::new()),
+            retrying: AtomicBool::new(false),
+            counts: Counts::default(),
+        })
+    }
+
+    pub fn stats(&self) -> SharedStats {
+        SharedStats {
+            hits: self.counts.hits.load(Ordering::Relaxed),
+            misses: self.counts.misses.load(Ordering::Relaxed),
+            fills: self.counts.fills.load(Ordering::Relaxed),
+            errors: self.counts.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The record for `hash`, if Redis has one that decodes and passes `usable` (the check's
+    /// own rules). One that fails them is deleted, so that the next check refills it from the
+    /// store, which decides.
+    pub async fn lookup(
+        self: &Arc<Self>,
+        hash: &TokenHash,
+        usable: impl FnOnce(&SharedSession) -> bool,
+    ) -> Option<SharedSession> {
+        if self.skipping() {
+            return None;
+        }
+        let found = match self.redis.get(hash).await {
+            Ok(found) => {
+                self.answered();
+                found
+            }
+            Err(StoreError::Corrupt(what)) => {
+                self.answered();
+                tracing::debug!(%what, "unusable shared session record; asking the store");
+                None
+            }
+            Err(err) => {
+                self.failed(&err);
+                return None;
+            }
+        };
+        match found {
+            Some(entry) if usable(&entry) => {
+                self.counts.hits.fetch_add(1, Ordering::Relaxed);
+                Some(entry)
+            }
+            Some(_) => {
+                self.counts.misses.fetch_add(1, Ordering::Relaxed);
+                self.forget(hash).await;
+                None
+            }
+            None => {
+                self.counts.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Stores what a check just accepted, after a store read or an activity write. Refused by
+    /// Redis itself if the session was revoked meanwhile.
+    pub async fn fill(self: &Arc<Self>, entry: &CachedSession, now: OffsetDateTime) {
+        if self.skipping() {
+            return;
+        }
+        let shared = SharedSession {
+            session: entry.session.clone(),
+            email: entry.email.clone(),
+            locked: entry.locked,
+        };
+        match self.redis.put(&shared, now, self.ttl).await {
+            Ok(stored) => {
+                self.answered();
+                if stored {
+                    self.counts.fills.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(err) => self.failed(&err),
+        }
+    }
+
+    /// Drops the record for `hash`, one a check refused. Skipped while Redis is failing: such a
+    /// record is refused by every check anyway, and expires with the session.
+    pub async fn forget(self: &Arc<Self>, hash: &TokenHash) {
+        if self.skipping() {
+            return;
+        }
+        match self.redis.delete(hash).await {
+            Ok(()) => self.answered(),
+            Err(err) => self.failed(&err),
+        }
+    }
+
+    /// Drops session `id` from the shared cache for good. Tried even while Redis is failing; on
+    /// failure it is kept and retried once Redis answers again.
+    pub async fn revoke(self: &Arc<Self>, id: SessionId) {
+        match self.redis.revoke(id).await {
+            Ok(()) => self.answered(),
+            Err(err) => {
+                self.failed(&err);
+                let give_up_at = Instant::now() + to_std(self.ttl + REVOKED_MARK_TTL);
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                if pending.len() < MAX_PENDING {
+                    pending.insert(id, give_up_at);
+                } else {
+                    tracing::warn!(
+                        session = %id,
+                        "too many revocations waiting for the shared session cache; this one \
+                         relies on the revoked-session set"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Retries the revocations that could not reach Redis; stops at the first failure.
+    pub async fn retry_pending(&self) {
+        let now = Instant::now();
+        let due: Vec<SessionId> = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.retain(|_, give_up_at| *give_up_at > now);
+            pending.keys().copied().collect()
+        };
+        for id in due {
+            if let Err(err) = self.redis.revoke(id).await {
+                self.failed(&err);
+                return;
+            }
+            self.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+        }
+    }
+
+    /// Whether to leave Redis alone for now: it failed and has not answered since. Starts a
+    /// background probe when one is due.
+    fn skipping(self: &Arc<Self>) -> bool {
+        if !self.failing.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.elapsed_ms() >= self.next_probe.load(Ordering::Relaxed)
+            && !self.probing.swap(true, Ordering::AcqRel)
+        {
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                match this.redis.ping().await {
+                    Ok(()) => this.answered(),
+                    Err(err) => this.failed(&err),
+                }
+                this.probing.store(false, Ordering::Release);
+            });
+        }
+        true
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Redis answered: ends a failure burst, and retries waiting revocations in the background.
+    fn answered(self: &Arc<Self>) {
+        if !self.failing.load(Ordering::Relaxed) || !self.failing.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        tracing::info!("shared session cache is reachable again");
+        if !self.retrying.swap(true, Ordering::AcqRel) {
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                this.retry_pending().await;
+                this.retrying.store(false, Ordering::Release);
+            });
+        }
+    }
+
+    fn failed(&self, err: &StoreError) {
+        self.counts.errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("tessera_degraded_total", "dependency" => "cache").increment(1);
+        let next = self.elapsed_ms() + PROBE_EVERY.as_millis() as u64;
+        self.next_probe.fetch_max(next, Ordering::Relaxed);
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                error = %crate::error::chain(err),
+                "shared session cache unavailable; checking sessions against the store"
+            );
+        }
+    }
+}
+
+fn to_std(d: Duration) -> StdDuration {
+    StdDuration::try_from(d).unwrap_or(StdDuration::ZERO)
+}
