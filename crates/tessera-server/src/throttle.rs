@@ -5,6 +5,7 @@
 //! fails, the in-process counter takes over for that call (logged and counted), so an outage
 //! of the cache degrades the limit to per-instance instead of turning it off.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tessera_core::throttle::{Rate, Throttle};
@@ -16,6 +17,8 @@ use time::Duration;
 pub struct LoginThrottle {
     local: Mutex<Throttle>,
     shared: Option<RedisThrottle>,
+    /// Set while Redis is failing, so an outage is logged once, not once per login.
+    failing: AtomicBool,
 }
 
 impl LoginThrottle {
@@ -26,6 +29,7 @@ impl LoginThrottle {
         Ok(Self {
             local: Mutex::new(Throttle::new(rate)),
             shared,
+            failing: AtomicBool::new(false),
         })
     }
 
@@ -37,8 +41,11 @@ impl LoginThrottle {
     pub async fn check(&self, key: &str, clock: &dyn Clock) -> Result<(), Duration> {
         if let Some(shared) = &self.shared {
             match shared.check(key).await {
-                Ok(verdict) => return verdict,
-                Err(err) => degraded(&err),
+                Ok(verdict) => {
+                    self.recovered();
+                    return verdict;
+                }
+                Err(err) => self.degraded(&err),
             }
         }
         self.local().check(key, clock.now())
@@ -47,8 +54,11 @@ impl LoginThrottle {
     pub async fn record_failure(&self, key: &str, clock: &dyn Clock) {
         if let Some(shared) = &self.shared {
             match shared.record_failure(key).await {
-                Ok(_) => return,
-                Err(err) => degraded(&err),
+                Ok(_) => {
+                    self.recovered();
+                    return;
+                }
+                Err(err) => self.degraded(&err),
             }
         }
         self.local().record_failure(key, clock.now());
@@ -56,15 +66,26 @@ impl LoginThrottle {
 
     pub async fn reset(&self, key: &str) {
         if let Some(shared) = &self.shared {
-            if let Err(err) = shared.reset(key).await {
-                degraded(&err);
+            match shared.reset(key).await {
+                Ok(()) => self.recovered(),
+                Err(err) => self.degraded(&err),
             }
         }
         self.local().reset(key);
     }
 }
 
-fn degraded(err: &StoreError) {
-    tracing::warn!(error = %crate::error::chain(err), "shared throttle unavailable; using the local one");
-    metrics::counter!("tessera_degraded_total", "dependency" => "cache").increment(1);
+impl LoginThrottle {
+    fn degraded(&self, err: &StoreError) {
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %crate::error::chain(err), "shared throttle unavailable; using the local one");
+        }
+        metrics::counter!("tessera_degraded_total", "dependency" => "cache").increment(1);
+    }
+
+    fn recovered(&self) {
+        if self.failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("shared throttle available again");
+        }
+    }
 }
