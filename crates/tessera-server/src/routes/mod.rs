@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod check;
 pub mod ops;
+pub mod pages;
 pub mod session;
 pub mod token;
 pub mod users;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(v1)
+        .merge(pages::router(&state))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route(
             "/.well-known/oauth-authorization-server",

@@ -7,6 +7,7 @@ mod cluster;
 mod csrf;
 mod errors;
 mod ops;
+mod pages;
 mod sessions;
 mod shared_cache;
 mod tokens;

@@ -1,0 +1,171 @@
+//! `GET /login` and `POST /login`.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tessera_core::session::SessionLifetimes;
+use tessera_core::SessionKind;
+
+use super::html::{esc, message};
+use super::{
+    cross_origin, form_csrf, kept_return_to, page, query_param, return_to, see_other, with_cookies,
+    PageError, PageForm,
+};
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::service::sessions;
+use crate::state::AppState;
+
+/// One message for an unknown email, a wrong password and a locked account.
+const FAILED: &str = "The email or password is incorrect.";
+pub(super) const THROTTLED: &str = "Too many attempts. Wait a minute and try again.";
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    csrf_token: Option<String>,
+    return_to: Option<String>,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("email", &self.email)
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let return_to = kept_return_to(
+        &state,
+        query_param(query.as_deref(), "return_to").as_deref(),
+    );
+    render(
+        &state,
+        &headers,
+        StatusCode::OK,
+        "",
+        return_to.as_deref(),
+        None,
+    )
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PageForm(form): PageForm<LoginForm>,
+) -> Result<Response, PageError> {
+    // Login CSRF: a foreign page must not sign this browser into the attacker's account.
+    if cross_origin(&state, &headers)
+        || !form_csrf::verify(&state, &headers, form.csrf_token.as_deref())
+    {
+        return Err(PageError::FORBIDDEN);
+    }
+    let return_to = kept_return_to(&state, form.return_to.as_deref());
+    let login = sessions::login(
+        &state,
+        &form.email,
+        &form.password,
+        SessionKind::Cookie,
+        &caller,
+    )
+    .await;
+    match login {
+        Ok(login) => Ok(signed_in(
+            &state,
+            &login,
+            return_to.as_deref().unwrap_or(return_to::DEFAULT),
+        )),
+        Err(ApiError::InvalidGrant) => Ok(render(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            &form.email,
+            return_to.as_deref(),
+            Some(FAILED),
+        )),
+        Err(ApiError::RateLimited { retry_after_secs }) => {
+            let mut response = render(
+                &state,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                return_to.as_deref(),
+                Some(THROTTLED),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+            Ok(response)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The 303 after a successful sign-in: the session cookie (exactly as `POST /v1/session` sets
+/// it), the spent pre-session cookie expired, and on to `to`, which the caller has validated.
+pub(super) fn signed_in(state: &AppState, login: &sessions::Login, to: &str) -> Response {
+    let max_age = SessionLifetimes::max_age_seconds(&login.session, state.clock.now());
+    let cookie = state
+        .cookies
+        .set(state.cookies.session, login.secret.expose(), "/", max_age);
+    with_cookies(see_other(to), [cookie, form_csrf::clear(state)])
+}
+
+fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    email: &str,
+    return_to: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let issued = form_csrf::issue(state, headers);
+    let hidden_return_to = return_to.map_or_else(String::new, |r| {
+        format!(
+            "<input type=\"hidden\" name=\"return_to\" value=\"{}\">\n",
+            esc(r)
+        )
+    });
+    let signup_link = if state.config.signup.enabled {
+        let href = return_to.map_or_else(
+            || "/signup".to_owned(),
+            |r| format!("/signup?return_to={}", url_encode(r)),
+        );
+        format!(
+            "<p class=\"muted\">No account yet? <a href=\"{}\">Create one</a>.</p>\n",
+            esc(&href)
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<h1>Sign in</h1>\n{error}<form method=\"post\" action=\"/login\">\n\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{token}\">\n{hidden_return_to}\
+         <label for=\"email\">Email</label>\n\
+         <input id=\"email\" type=\"text\" inputmode=\"email\" name=\"email\" value=\"{email}\" \
+         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required autofocus>\n\
+         <label for=\"password\">Password</label>\n\
+         <input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"current-password\" required>\n\
+         <button type=\"submit\">Sign in</button>\n</form>\n{signup_link}",
+        error = message("error", error),
+        token = esc(&issued.token),
+        email = esc(email),
+    );
+    with_cookies(page(state, status, "Sign in", &body), issued.set_cookie)
+}
+
+/// Percent-encodes a query value (`application/x-www-form-urlencoded`).
+pub(super) fn url_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
