@@ -43,7 +43,7 @@ fn assert_page_headers(headers: &HeaderMap) {
     assert_eq!(headers[CONTENT_TYPE], "text/html; charset=utf-8");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-frame-options"], "DENY");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     let csp = headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
     for part in [

@@ -81,8 +81,8 @@ fn form_csp(state: &AppState) -> HeaderValue {
 const STATIC_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
                           frame-ancestors 'none'; base-uri 'none'";
 
-/// A complete HTML response: the document, `no-store` and the page CSP. `X-Frame-Options`,
-/// `X-Content-Type-Options` and `Referrer-Policy` are added for every response by the router.
+/// A complete HTML response: the document, `no-store`, the page CSP and `Referrer-Policy:
+/// same-origin`. `X-Frame-Options` and `X-Content-Type-Options` come from the router.
 fn html_response(status: StatusCode, csp: HeaderValue, title: &str, body: &str) -> Response {
     let mut response = (status, html::document(title, body)).into_response();
     let headers = response.headers_mut();
@@ -92,6 +92,12 @@ fn html_response(status: StatusCode, csp: HeaderValue, title: &str, body: &str) 
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    // Same origin only: form POSTs then carry the real `Origin` for the CSRF check, and no URL
+    // of this server leaks to other sites.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }
 
