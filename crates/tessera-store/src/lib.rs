@@ -4,6 +4,7 @@
 //!
 //! Pick one from a URL with [`open`].
 
+mod backoff;
 mod decode;
 pub mod feed;
 mod memory;

@@ -164,7 +164,9 @@ impl RedisSessionCache {
         self.link.cmd::<i64>(&del).await.map(drop)
     }
 
-    /// One round trip, to learn whether Redis answers again after a failure.
+    /// One round trip, to learn whether Redis answers again after a failure. While the
+    /// connection is known down this fails at once, without one, until the background
+    /// reconnect gets through.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.link.cmd::<String>(&redis::cmd("PING")).await.map(drop)
     }

@@ -5,9 +5,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::proxy::{Mode, Proxy};
 use common::{
     assert_quiet, live_session, next_event, now_millis, summary, wait_resync, wait_revoked,
-    wait_until, with_postgres, PATIENCE,
+    wait_until, with_postgres, PATIENCE, RECONNECT_PATIENCE,
 };
 use tessera_core::store::{SessionStore, Store};
 use tessera_core::SessionId;
@@ -231,6 +232,49 @@ async fn postgres_feed_reconnects_and_resyncs_after_losing_its_connection() {
             .await
             .expect("publish after reconnect");
         wait_revoked(&mut on_b, session).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_feed_notices_a_listener_connection_that_died_silently() {
+    with_postgres(|store| async move {
+        // The feed reaches Postgres through a proxy that can stop relaying without closing
+        // anything: its listener then waits on a socket that will never say a word, as after a
+        // partition or a host that vanished.
+        let options = (*store.pool().connect_options()).clone();
+        let target = tokio::net::lookup_host((options.get_host(), options.get_port()))
+            .await
+            .expect("resolve the Postgres host")
+            .next()
+            .expect("an address for the Postgres host");
+        let proxy = Proxy::start(target).await;
+        let feed = PostgresFeed::with_options(options.host("127.0.0.1").port(proxy.port()));
+        let other = feed_on(&store);
+        let mut rx = feed.subscribe();
+        wait_resync(&mut rx, PATIENCE).await;
+        wait_until("the other feed listens", PATIENCE, || other.is_connected()).await;
+
+        proxy.set(Mode::Hang);
+        let hung = Instant::now();
+        // A ping every 5 s, given up on after 5 more: noticed within about 10 s.
+        wait_until("the feed notices", Duration::from_secs(15), || {
+            !feed.is_connected()
+        })
+        .await;
+        println!("silent listener noticed after {:?}", hung.elapsed());
+        assert!(hung.elapsed() >= Duration::from_secs(4), "noticed too soon");
+
+        // The dead connection stays half-open; new ones work again.
+        proxy.set(Mode::Forward);
+        wait_resync(&mut rx, RECONNECT_PATIENCE).await;
+        let mut on_other = other.subscribe();
+        let session = SessionId::random();
+        other.publish(session, now_millis()).await.expect("publish");
+        wait_revoked(&mut rx, session).await;
+        let session = SessionId::random();
+        feed.publish(session, now_millis()).await.expect("publish");
+        wait_revoked(&mut on_other, session).await;
     })
     .await;
 }

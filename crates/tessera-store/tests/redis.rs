@@ -1,16 +1,21 @@
 //! The Redis revocation feed and the shared throttle, against the Redis on 127.0.0.1:6379 and
-//! against a private redis-server that the fault test starts and kills.
+//! against private redis-servers that the fault tests start, pause and kill (only their own
+//! children), some behind a proxy that the test can make hang or refuse.
 
 mod common;
 
-use std::net::TcpListener;
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::proxy::{Mode, Proxy};
 use common::{
-    next_event, now_millis, redis_available, summary, wait_resync, wait_revoked, wait_until,
-    PATIENCE, RECONNECT_PATIENCE,
+    assert_quiet, next_event, now_millis, redis_available, summary, wait_resync, wait_revoked,
+    wait_until, PATIENCE, RECONNECT_PATIENCE,
 };
+use futures_util::StreamExt;
 use tessera_core::throttle::Rate;
 use tessera_core::SessionId;
 use tessera_store::feed::RedisFeed;
@@ -118,6 +123,10 @@ impl PrivateRedis {
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     async fn spawn(&mut self) -> std::io::Result<()> {
@@ -288,4 +297,305 @@ async fn redis_throttle_reports_an_unreachable_redis_as_an_error() {
 
 async fn check(throttle: &RedisThrottle, key: &str) -> Result<(), time::Duration> {
     throttle.check(key).await.expect("check")
+}
+
+/// Generous: the point is that a call does not queue behind anyone's connect, not a benchmark.
+const FAST: Duration = Duration::from_millis(500);
+
+/// `call`'s outcome; panics unless it came within [`FAST`].
+async fn fast<T>(what: &str, call: impl Future<Output = T>) -> T {
+    tokio::time::timeout(FAST, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} waited longer than {FAST:?}"))
+}
+
+/// `call`'s outcome and how long it took; panics unless it gave up on its own.
+async fn timed<T>(what: &str, call: impl Future<Output = T>) -> (T, Duration) {
+    let start = Instant::now();
+    let outcome = tokio::time::timeout(PATIENCE, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} never gave up"));
+    (outcome, start.elapsed())
+}
+
+async fn admin(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("admin connection")
+}
+
+fn via(proxy: &Proxy) -> String {
+    format!("redis://127.0.0.1:{}/", proxy.port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_costs_one_bounded_wait_then_nothing() {
+    // The kernel completes connections to it; nobody ever reads or writes.
+    let hole = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("redis://{}/", hole.local_addr().expect("address"));
+    let minute = time::Duration::MINUTE;
+
+    // Cold callers share the first connect attempt, and wait at most about a second for it.
+    let throttle = RedisThrottle::new(&url, "hole", rate(3, minute)).expect("throttle");
+    let (first, took) = timed(
+        "the first calls",
+        futures_util::future::join_all((0..20).map(|_| throttle.check("frank"))),
+    )
+    .await;
+    assert!(first.iter().all(Result::is_err));
+    assert!(
+        took < Duration::from_millis(2500),
+        "the first calls took {took:?}"
+    );
+    println!("black hole: the first 20 concurrent calls failed after {took:?}");
+
+    // From then on nobody waits, one at a time or all at once, while the link keeps trying.
+    for n in 2..=10 {
+        let checked = fast(&format!("call {n}"), throttle.check("frank")).await;
+        assert!(checked.is_err());
+    }
+    let all = fast(
+        "50 concurrent calls",
+        futures_util::future::join_all((0..50).map(|_| throttle.record_failure("frank"))),
+    )
+    .await;
+    assert!(all.iter().all(Result::is_err));
+    // Past a few reconnect attempts (each up to 3 s, in the background): still nothing.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for n in 0..5 {
+        let checked = fast(&format!("late call {n}"), throttle.check("frank")).await;
+        assert!(checked.is_err());
+    }
+    drop(hole);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_hangs_mid_command_fails_fast_then_recovers_by_itself() {
+    let Some(server) = PrivateRedis::start().await else {
+        return;
+    };
+    let throttle = RedisThrottle::new(&server.url(), "pause", rate(10, time::Duration::MINUTE))
+        .expect("throttle");
+    assert_eq!(throttle.record_failure("gina").await.expect("record"), 1);
+
+    // Redis holds every command, from every client, for 3 s.
+    let pause = Duration::from_secs(3);
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("ALL")
+        .query_async(&mut admin(&server.url()).await)
+        .await
+        .expect("CLIENT PAUSE");
+    let paused_at = Instant::now();
+
+    // The call that finds the connection hung waits for its reply timeout; the next ones fail
+    // without waiting on anything.
+    let (first, took) = timed("a call to a paused Redis", throttle.record_failure("gina")).await;
+    assert!(first.is_err(), "{first:?}");
+    println!("CLIENT PAUSE: the first call failed after {took:?}");
+    for n in 2..=6 {
+        let checked = fast(&format!("call {n}"), throttle.check("gina")).await;
+        assert!(checked.is_err(), "call {n}: {checked:?}");
+    }
+
+    // Nothing but fast failures until the background reconnect gets through, after the pause.
+    let recovered = loop {
+        let recorded = fast("a call while recovering", throttle.record_failure("gina")).await;
+        if let Ok(failures) = recorded {
+            break failures;
+        }
+        assert!(
+            paused_at.elapsed() < pause + RECONNECT_PATIENCE,
+            "the link never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!(
+        "CLIENT PAUSE: calls succeed again {:?} after the pause ended",
+        paused_at.elapsed().saturating_sub(pause)
+    );
+    assert!(paused_at.elapsed() >= pause, "a paused Redis answered");
+    // The INCR that timed out was still run when the pause ended.
+    assert!((2..=3).contains(&recovered), "{recovered} failures counted");
+}
+
+/// Waits for the revocations of `wanted` on `rx`; panics on a Resync (the subscription was not
+/// supposed to break) or when they do not all come.
+async fn receive_all_without_resync(
+    rx: &mut tokio::sync::broadcast::Receiver<FeedEvent>,
+    wanted: &[SessionId],
+) {
+    let mut missing: HashSet<SessionId> = wanted.iter().copied().collect();
+    let deadline = Instant::now() + RECONNECT_PATIENCE;
+    while !missing.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match next_event(rx, left).await {
+            FeedEvent::Revoked { session, .. } => {
+                missing.remove(&session);
+            }
+            FeedEvent::Resync => panic!("unexpected Resync; still missing {missing:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_published_while_redis_hangs_reach_the_others_when_it_answers() {
+    let Some(server) = PrivateRedis::start().await else {
+        return;
+    };
+    // A reaches Redis through a proxy that can hang; B directly, and stays subscribed.
+    let proxy = Proxy::start(server.addr()).await;
+    let a = RedisFeed::connect(&via(&proxy)).expect("feed a");
+    let b = RedisFeed::connect(&server.url()).expect("feed b");
+    let mut on_a = a.subscribe();
+    let mut on_b = b.subscribe();
+    wait_until("both feeds subscribe", PATIENCE, || {
+        a.is_connected() && b.is_connected()
+    })
+    .await;
+    let session = SessionId::random();
+    a.publish(session, now_millis()).await.expect("publish");
+    wait_revoked(&mut on_b, session).await;
+    while on_b.try_recv().is_ok() {}
+
+    proxy.set(Mode::Hang);
+    let sessions: Vec<SessionId> = (0..5).map(|_| SessionId::random()).collect();
+    let (first, took) = timed(
+        "a publish to a hung Redis",
+        a.publish(sessions[0], now_millis()),
+    )
+    .await;
+    let err = first.expect_err("published to a hung Redis");
+    println!("hung Redis: the first publish failed after {took:?}: {err:?}");
+    for (n, session) in sessions.iter().enumerate().skip(1) {
+        let published = fast(&format!("publish {n}"), a.publish(*session, now_millis())).await;
+        assert!(published.is_err(), "publish {n}: {published:?}");
+    }
+    assert_eq!((a.queued(), a.dropped()), (5, 0));
+    // This instance heard all of them at once; B nothing yet.
+    for session in &sessions {
+        wait_revoked(&mut on_a, *session).await;
+    }
+    assert_quiet(&mut on_b, Duration::from_millis(200)).await;
+
+    let answered = Instant::now();
+    proxy.set(Mode::Forward);
+    receive_all_without_resync(&mut on_b, &sessions).await;
+    println!(
+        "hung Redis answers again: B has the queued revocations {:?} later",
+        answered.elapsed()
+    );
+    wait_until("A's queue is empty", PATIENCE, || a.queued() == 0).await;
+    assert_eq!(a.dropped(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_published_while_redis_is_down_is_sent_after_it_restarts() {
+    let Some(mut server) = PrivateRedis::start().await else {
+        return;
+    };
+    // Pub/sub keeps nothing for a subscriber that is not there yet, so B must be subscribed
+    // again before A gets to send; otherwise B would only have it from its Resync (fine in
+    // production, but this test wants the message). A goes through a proxy that keeps it away
+    // from the restarted Redis until then.
+    let proxy = Proxy::start(server.addr()).await;
+    let a = RedisFeed::connect(&via(&proxy)).expect("feed a");
+    let b = RedisFeed::connect(&server.url()).expect("feed b");
+    let mut on_b = b.subscribe();
+    wait_until("both feeds subscribe", PATIENCE, || {
+        a.is_connected() && b.is_connected()
+    })
+    .await;
+    let session = SessionId::random();
+    a.publish(session, now_millis()).await.expect("publish");
+    wait_revoked(&mut on_b, session).await;
+    while on_b.try_recv().is_ok() {}
+
+    server.kill();
+    proxy.set(Mode::Refuse);
+    wait_until("the feeds notice", PATIENCE, || {
+        !a.is_connected() && !b.is_connected()
+    })
+    .await;
+    let session = SessionId::random();
+    let (published, _) = timed(
+        "a publish to a dead Redis",
+        a.publish(session, now_millis()),
+    )
+    .await;
+    assert!(published.is_err(), "{published:?}");
+    assert_eq!(a.queued(), 1);
+
+    server.spawn().await.expect("restart redis-server");
+    wait_resync(&mut on_b, RECONNECT_PATIENCE).await;
+    proxy.set(Mode::Forward);
+    receive_all_without_resync(&mut on_b, &[session]).await;
+    wait_until("A's queue is empty", PATIENCE, || a.queued() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_the_oldest_revocations_and_counts_them() {
+    let Some(server) = PrivateRedis::start().await else {
+        return;
+    };
+    let proxy = Proxy::start(server.addr()).await;
+    proxy.set(Mode::Refuse);
+    let a = RedisFeed::connect(&via(&proxy)).expect("feed a");
+    // A plain subscriber, which buffers whatever arrives, however much.
+    let mut watcher = redis::Client::open(server.url())
+        .expect("client")
+        .get_async_pubsub()
+        .await
+        .expect("pubsub");
+    watcher
+        .subscribe(RedisFeed::DEFAULT_CHANNEL)
+        .await
+        .expect("subscribe");
+
+    let extra = 5;
+    let sessions: Vec<SessionId> = (0..RedisFeed::MAX_QUEUED + extra)
+        .map(|_| SessionId::random())
+        .collect();
+    let start = Instant::now();
+    for session in &sessions {
+        assert!(a.publish(*session, now_millis()).await.is_err());
+    }
+    println!(
+        "{} publishes to an unreachable Redis took {:?}",
+        sessions.len(),
+        start.elapsed()
+    );
+    assert_eq!(a.queued(), RedisFeed::MAX_QUEUED);
+    assert_eq!(a.dropped(), extra as u64);
+
+    proxy.set(Mode::Forward);
+    let mut messages = watcher.on_message();
+    let mut received = HashSet::new();
+    let deadline = Instant::now() + RECONNECT_PATIENCE;
+    while received.len() < RedisFeed::MAX_QUEUED {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, messages.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} queued revocations arrived", received.len()))
+            .expect("subscription open");
+        let payload: String = message.get_payload().expect("a text payload");
+        let (id, _) = payload.split_once(':').expect("<session>:<millis>");
+        received.insert(SessionId(Uuid::parse_str(id).expect("a session id")));
+    }
+    let expected: HashSet<SessionId> = sessions[extra..].iter().copied().collect();
+    assert_eq!(
+        received, expected,
+        "the newest were sent, the oldest dropped"
+    );
+    wait_until("A's queue is empty", PATIENCE, || a.queued() == 0).await;
+    // Nothing more comes (no duplicates of what was dropped, nor anything else).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), messages.next())
+            .await
+            .is_err(),
+        "more than the queue held was published"
+    );
 }

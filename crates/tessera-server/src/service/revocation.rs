@@ -24,7 +24,8 @@ pub fn apply_locally(state: &AppState, session: SessionId, at: OffsetDateTime) {
 /// Tells the other instances: drops the session from the shared session cache, where any of
 /// them could find it, then publishes the revocation on the feed. A failure is logged, not
 /// returned: the revocation is already in the store, and the others pick it up at their next
-/// resync (the shared cache's delete is retried when Redis answers again).
+/// resync (the shared cache's delete is retried when Redis answers again, and the Redis feed
+/// keeps the publication and sends it then).
 pub async fn publish(state: &AppState, session: SessionId, at: OffsetDateTime) {
     if let Some(shared) = &state.shared_sessions {
         shared.revoke(session).await;

@@ -18,7 +18,6 @@ mod redis;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_core::clock::{from_unix_millis, to_unix_millis};
@@ -34,6 +33,7 @@ pub use polling::PollingFeed;
 pub use postgres::PostgresFeed;
 pub use redis::RedisFeed;
 
+use crate::backoff::Backoff;
 use crate::Backend;
 
 /// What a subscriber is told.
@@ -57,6 +57,14 @@ pub enum FeedEvent {
 #[async_trait]
 pub trait RevocationFeed: Send + Sync + std::fmt::Debug {
     /// Tell every instance (including this one) that `session` was revoked at `at`.
+    ///
+    /// This instance's subscribers get the event before this returns, whatever the outcome.
+    /// `Err` means the other instances could not be told *now*: callers log it and carry on,
+    /// since the revocation is already in the store and every instance reloads recent
+    /// revocations whenever its feed reconnects (and the server also does periodically). What
+    /// becomes of a publication that failed depends on the transport: [`RedisFeed`] keeps it
+    /// in a bounded queue and sends it as soon as Redis answers again (so an instance whose own
+    /// subscription never broke still hears it promptly); [`PostgresFeed`] does not retry.
     async fn publish(&self, session: SessionId, at: OffsetDateTime) -> Result<(), StoreError>;
     /// A receiver of events. Every subscriber gets every event published after it subscribed,
     /// plus Resync whenever the underlying connection (re)connects (the first connect included,
@@ -143,35 +151,6 @@ impl Hub {
     }
 }
 
-/// Exponential reconnect delay: 100 ms doubling to 5 s, back to 100 ms after a success.
-#[derive(Debug)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const MIN: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
-
-    fn new() -> Self {
-        Self { next: Self::MIN }
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::MIN;
-    }
-
-    /// Sleeps for the current delay; false if `stop` fired meanwhile.
-    async fn wait(&mut self, stop: &CancellationToken) -> bool {
-        let delay = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        tokio::select! {
-            () = stop.cancelled() => false,
-            () = tokio::time::sleep(delay) => true,
-        }
-    }
-}
-
 /// The wire form of a revocation: `<session uuid>:<unix millis>`.
 fn encode(session: SessionId, at: OffsetDateTime) -> String {
     format!("{}:{}", session.0, to_unix_millis(at))
@@ -191,7 +170,7 @@ fn decode(payload: &str) -> Option<FeedEvent> {
 }
 
 /// An error with its causes, for logs: the top-level messages alone rarely say what failed.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -245,21 +224,5 @@ mod tests {
         ] {
             assert_eq!(decode(&bad), None, "{bad:?}");
         }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn backoff_doubles_up_to_five_seconds() {
-        let stop = CancellationToken::new();
-        let mut backoff = Backoff::new();
-        let mut delays = Vec::new();
-        for _ in 0..8 {
-            let start = tokio::time::Instant::now();
-            assert!(backoff.wait(&stop).await);
-            delays.push(start.elapsed().as_millis());
-        }
-        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        backoff.reset();
-        stop.cancel();
-        assert!(!backoff.wait(&stop).await);
     }
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod proxy;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -117,9 +117,9 @@ async fn redis_outage_degrades_and_the_restart_resyncs_revocations() {
     let took = wait_status(&[&a, &b], "ready", RECONNECT_PATIENCE).await;
     println!("redis restart: both instances ready again {took:?} later");
 
-    // And the live feed works again. A's publisher fails fast for a moment after its last failed
-    // attempt (a publish in that moment is lost until the next resync, as a publish to a dead
-    // Redis is), so first wait until it publishes again; a random session id is harmless.
+    // And the live feed works again. A's publisher fails fast until its background reconnect
+    // gets through (a publish in that moment is queued and sent then, as one to a dead Redis
+    // is), so first wait until it publishes directly again; a random session id is harmless.
     let took = eventually("A publishes again", RECONNECT_PATIENCE, || async {
         let now = time::OffsetDateTime::now_utc();
         a.state.feed.publish(SessionId::random(), now).await.is_ok()
