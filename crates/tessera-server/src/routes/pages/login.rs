@@ -3,14 +3,13 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 use tessera_core::session::SessionLifetimes;
 use tessera_core::SessionKind;
 
 use super::html::{esc, message};
 use super::{
     cross_origin, form_csrf, kept_return_to, page, query_param, return_to, see_other, with_cookies,
-    PageError, PageForm,
+    CredentialsForm, PageError, PageForm,
 };
 use crate::error::ApiError;
 use crate::extract::Caller;
@@ -20,24 +19,6 @@ use crate::state::AppState;
 /// One message for an unknown email, a wrong password and a locked account.
 const FAILED: &str = "The email or password is incorrect.";
 pub(super) const THROTTLED: &str = "Too many attempts. Wait a minute and try again.";
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-pub struct LoginForm {
-    email: String,
-    password: String,
-    csrf_token: Option<String>,
-    return_to: Option<String>,
-}
-
-impl std::fmt::Debug for LoginForm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginForm")
-            .field("email", &self.email)
-            .field("return_to", &self.return_to)
-            .finish_non_exhaustive()
-    }
-}
 
 pub async fn form(
     State(state): State<AppState>,
@@ -62,7 +43,7 @@ pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    PageForm(form): PageForm<LoginForm>,
+    PageForm(form): PageForm<CredentialsForm>,
 ) -> Result<Response, PageError> {
     // Login CSRF: a foreign page must not sign this browser into the attacker's account.
     if cross_origin(&state, &headers)

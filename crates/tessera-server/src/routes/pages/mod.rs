@@ -306,3 +306,22 @@ pub fn with_cookies(
 pub fn cross_origin(state: &AppState, headers: &HeaderMap) -> bool {
     crate::csrf::is_cross_origin(headers, &state.public_origin)
 }
+
+/// The fields the login and sign-up forms post. `Debug` leaves the password out.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CredentialsForm {
+    pub email: String,
+    pub password: String,
+    pub csrf_token: Option<String>,
+    pub return_to: Option<String>,
+}
+
+impl std::fmt::Debug for CredentialsForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsForm")
+            .field("email", &self.email)
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}

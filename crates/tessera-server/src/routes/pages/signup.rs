@@ -6,37 +6,18 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 use tessera_core::SessionKind;
 
 use super::html::{esc, message};
 use super::login::{signed_in, url_encode};
 use super::{
     cross_origin, form_csrf, kept_return_to, page, query_param, return_to, see_other, with_cookies,
-    PageError, PageForm,
+    CredentialsForm, PageError, PageForm,
 };
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::service::{accounts, sessions};
 use crate::state::AppState;
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-pub struct SignupForm {
-    email: String,
-    password: String,
-    csrf_token: Option<String>,
-    return_to: Option<String>,
-}
-
-impl std::fmt::Debug for SignupForm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignupForm")
-            .field("email", &self.email)
-            .field("return_to", &self.return_to)
-            .finish_non_exhaustive()
-    }
-}
 
 pub async fn form(
     State(state): State<AppState>,
@@ -64,7 +45,7 @@ pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    PageForm(form): PageForm<SignupForm>,
+    PageForm(form): PageForm<CredentialsForm>,
 ) -> Result<Response, PageError> {
     if !state.config.signup.enabled {
         return Err(PageError::NOT_FOUND);
