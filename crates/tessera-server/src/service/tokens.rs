@@ -10,7 +10,9 @@ use std::sync::Arc;
 use serde_json::json;
 use tessera_core::session::SessionLifetimes;
 use tessera_core::store::Store;
-use tessera_core::{Clock, SecretToken, Session, SessionId, SessionKind, TokenKind, UserId};
+use tessera_core::{
+    Clock, SecretToken, Session, SessionId, SessionKind, SigningKeyRecord, TokenKind, UserId,
+};
 use tessera_token::refresh::{self, RefreshPolicy, RotateResult, Rotation};
 use tessera_token::rotation;
 use tessera_token::{
@@ -36,6 +38,9 @@ pub struct TokenService {
     /// `token.refresh_ttl`, so a mobile app that refreshes now and then stays signed in for the
     /// refresh lifetime and no longer.
     pub session_lifetimes: SessionLifetimes,
+    /// The key records the current ring was built from, so a periodic reload that finds them
+    /// unchanged neither rebuilds the ring nor drops the verified-token cache.
+    loaded_keys: std::sync::Mutex<Vec<SigningKeyRecord>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +81,11 @@ impl TokenService {
             .map(EncryptionKey::from_base64)
             .transpose()?;
         let now = clock.now();
-        let ring = load_ring(store, &cfg, encryption_key.as_ref(), now, true).await?;
-        let verifier = Verifier::new(ring, &cfg);
+        let records = load_keys(store, &cfg, encryption_key.as_ref(), now).await?;
+        let verifier = Verifier::new(
+            KeyRing::from_records(&records, encryption_key.as_ref())?,
+            &cfg,
+        );
         verifier
             .revoked()
             .extend(store.revoked_since(now - cfg.token_horizon()).await?);
@@ -94,42 +102,47 @@ impl TokenService {
                 absolute: refresh_ttl,
             },
             cfg,
+            loaded_keys: std::sync::Mutex::new(records),
         })
     }
 
-    /// Rebuilds the ring from the store, to pick up a rotation made by another instance or the
-    /// CLI. Cheap (a handful of rows) and run on a timer.
-    pub async fn reload_ring(
-        &self,
-        store: &dyn Store,
-        now: OffsetDateTime,
-    ) -> Result<(), TokenSetupError> {
-        let ring = load_ring(store, &self.cfg, self.encryption_key.as_ref(), now, false).await?;
-        self.verifier.replace_ring(ring);
+    /// Rebuilds the ring from the store when its keys changed, to pick up a rotation made by
+    /// another instance or the CLI. Run on a timer; unchanged keys cost one small query.
+    pub async fn reload_ring(&self, store: &dyn Store) -> Result<(), TokenSetupError> {
+        let records = store.list_keys().await?;
+        let mut loaded = self
+            .loaded_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *loaded == records {
+            return Ok(());
+        }
+        self.verifier.replace_ring(KeyRing::from_records(
+            &records,
+            self.encryption_key.as_ref(),
+        )?);
+        *loaded = records;
         Ok(())
     }
 }
 
-/// Lists the keys, applies `ensure_initial` when asked (first start, algorithm change), and
-/// builds the ring from what the store holds afterwards — so two instances starting together
-/// both end up with every key either of them created.
-async fn load_ring(
+/// Lists the keys, applies `ensure_initial` (first start, algorithm change), and returns what
+/// the store holds afterwards — so two instances starting together both end up with every key
+/// either of them created.
+async fn load_keys(
     store: &dyn Store,
     cfg: &TokenConfig,
     encryption_key: Option<&EncryptionKey>,
     now: OffsetDateTime,
-    repair: bool,
-) -> Result<KeyRing, TokenSetupError> {
-    let mut records = store.list_keys().await?;
-    if repair {
-        let changes = rotation::ensure_initial(&records, cfg, now, encryption_key);
-        if !changes.is_empty() {
-            rotation::persist(store, &changes).await?;
-            records = store.list_keys().await?;
-            tracing::info!(changes = changes.len(), "signing keys initialised");
-        }
+) -> Result<Vec<SigningKeyRecord>, TokenSetupError> {
+    let records = store.list_keys().await?;
+    let changes = rotation::ensure_initial(&records, cfg, now, encryption_key);
+    if changes.is_empty() {
+        return Ok(records);
     }
-    Ok(KeyRing::from_records(&records, encryption_key)?)
+    rotation::persist(store, &changes).await?;
+    tracing::info!(changes = changes.len(), "signing keys initialised");
+    Ok(store.list_keys().await?)
 }
 
 /// `tessera keys rotate`: next → current → retired, a fresh next pre-published, expired
@@ -144,7 +157,7 @@ pub async fn rotate_keys(state: &AppState) -> Result<usize, TokenSetupError> {
         state.tokens.encryption_key.as_ref(),
     );
     rotation::persist(state.store.as_ref(), &changes).await?;
-    state.tokens.reload_ring(state.store.as_ref(), now).await?;
+    state.tokens.reload_ring(state.store.as_ref()).await?;
     Ok(changes.len())
 }
 
@@ -424,7 +437,7 @@ pub async fn maintain(state: &AppState) {
     let now = state.clock.now();
     state.tokens.verifier.revoked().prune(now);
     state.tokens.verifier.prune_verified(now);
-    if let Err(err) = state.tokens.reload_ring(state.store.as_ref(), now).await {
+    if let Err(err) = state.tokens.reload_ring(state.store.as_ref()).await {
         tracing::warn!(error = %crate::error::chain(&err), "could not reload signing keys");
     }
 }
