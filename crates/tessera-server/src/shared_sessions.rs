@@ -3,10 +3,10 @@
 //!
 //! Redis is only ever a shortcut to what the store says, so every failure is a miss:
 //! - a Redis error sends the check to the store; the first error of a burst is logged, every
-//!   one is counted in `tessera_degraded_total{dependency="cache"}`. From then on lookups and
-//!   fills skip Redis, and a background `PING` every [`PROBE_EVERY`] finds out when it answers
-//!   again: a Redis that is down or hung costs the hot path nothing beyond the requests that
-//!   were already waiting on it;
+//!   one is counted in `tessera_degraded_total{dependency="cache"}`. A Redis that is down or
+//!   hung costs the hot path nothing beyond the requests already waiting on it: the link
+//!   (`tessera_store::redis_link`) then fails every call at once and reconnects in the
+//!   background;
 //! - a record that does not decode, or is of another format version, is a miss;
 //! - a record the check would refuse is deleted and the store asked, since it may only be
 //!   stale (another instance moved the idle expiry on).
@@ -32,8 +32,6 @@ use crate::cache::CachedSession;
 
 /// How long a record is trusted at most.
 pub const SHARED_TTL: Duration = Duration::seconds(60);
-/// While Redis is failing, how often a background `PING` checks whether it answers again.
-pub const PROBE_EVERY: StdDuration = StdDuration::from_secs(1);
 /// Revocations waiting for Redis beyond this many are only covered by the revoked-set check.
 const MAX_PENDING: usize = 10_000;
 
@@ -41,13 +39,9 @@ const MAX_PENDING: usize = 10_000;
 pub struct SharedSessions {
     redis: RedisSessionCache,
     ttl: Duration,
-    /// Set from the first error of a burst until the next success. While set, lookups, fills
-    /// and deletes skip Redis.
+    /// Set from the first error of a burst until the next success, so a burst is logged once
+    /// and its end retries the waiting revocations.
     failing: AtomicBool,
-    started: Instant,
-    /// Milliseconds after `started` before which no new probe starts.
-    next_probe: AtomicU64,
-    probing: AtomicBool,
     /// Revocations whose delete failed, with when retrying stops mattering: by then no record
     /// written before the revocation can be left.
     pending: Mutex<HashMap<SessionId, Instant>>,
@@ -84,9 +78,6 @@ impl SharedSessions {
             redis: RedisSessionCache::new(url)?,
             ttl: SHARED_TTL.min(horizon),
             failing: AtomicBool::new(false),
-            started: Instant::now(),
-            next_probe: AtomicU64::new(0),
-            probing: AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
             retrying: AtomicBool::new(false),
             counts: Counts::default(),
@@ -110,9 +101,6 @@ impl SharedSessions {
         hash: &TokenHash,
         usable: impl FnOnce(&SharedSession) -> bool,
     ) -> Option<SharedSession> {
-        if self.skipping() {
-            return None;
-        }
         let found = match self.redis.get(hash).await {
             Ok(found) => {
                 self.answered();
@@ -148,9 +136,6 @@ impl SharedSessions {
     /// Stores what a check just accepted, after a store read or an activity write. Refused by
     /// Redis itself if the session was revoked meanwhile.
     pub async fn fill(self: &Arc<Self>, entry: &CachedSession, now: OffsetDateTime) {
-        if self.skipping() {
-            return;
-        }
         let shared = SharedSession {
             session: entry.session.clone(),
             email: entry.email.clone(),
@@ -167,20 +152,17 @@ impl SharedSessions {
         }
     }
 
-    /// Drops the record for `hash`, one a check refused. Skipped while Redis is failing: such a
+    /// Drops the record for `hash`, one a check refused. A failure is only counted: such a
     /// record is refused by every check anyway, and expires with the session.
     pub async fn forget(self: &Arc<Self>, hash: &TokenHash) {
-        if self.skipping() {
-            return;
-        }
         match self.redis.delete(hash).await {
             Ok(()) => self.answered(),
             Err(err) => self.failed(&err),
         }
     }
 
-    /// Drops session `id` from the shared cache for good. Tried even while Redis is failing; on
-    /// failure it is kept and retried once Redis answers again.
+    /// Drops session `id` from the shared cache for good. On failure it is kept and retried once
+    /// Redis answers again (and at every resync).
     pub async fn revoke(self: &Arc<Self>, id: SessionId) {
         match self.redis.revoke(id).await {
             Ok(()) => self.answered(),
@@ -221,31 +203,6 @@ impl SharedSessions {
         }
     }
 
-    /// Whether to leave Redis alone for now: it failed and has not answered since. Starts a
-    /// background probe when one is due.
-    fn skipping(self: &Arc<Self>) -> bool {
-        if !self.failing.load(Ordering::Relaxed) {
-            return false;
-        }
-        if self.elapsed_ms() >= self.next_probe.load(Ordering::Relaxed)
-            && !self.probing.swap(true, Ordering::AcqRel)
-        {
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                match this.redis.ping().await {
-                    Ok(()) => this.answered(),
-                    Err(err) => this.failed(&err),
-                }
-                this.probing.store(false, Ordering::Release);
-            });
-        }
-        true
-    }
-
-    fn elapsed_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
     /// Redis answered: ends a failure burst, and retries waiting revocations in the background.
     fn answered(self: &Arc<Self>) {
         if !self.failing.load(Ordering::Relaxed) || !self.failing.swap(false, Ordering::Relaxed) {
@@ -264,8 +221,6 @@ impl SharedSessions {
     fn failed(&self, err: &StoreError) {
         self.counts.errors.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("tessera_degraded_total", "dependency" => "cache").increment(1);
-        let next = self.elapsed_ms() + PROBE_EVERY.as_millis() as u64;
-        self.next_probe.fetch_max(next, Ordering::Relaxed);
         if !self.failing.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 error = %crate::error::chain(err),
