@@ -29,6 +29,7 @@ use tessera_store::{RedisSessionCache, SharedSession};
 use time::{Duration, OffsetDateTime};
 
 use crate::cache::CachedSession;
+use crate::telemetry::Outage;
 
 /// How long a record is trusted at most.
 pub const SHARED_TTL: Duration = Duration::seconds(60);
@@ -39,9 +40,8 @@ const MAX_PENDING: usize = 10_000;
 pub struct SharedSessions {
     redis: RedisSessionCache,
     ttl: Duration,
-    /// Set from the first error of a burst until the next success, so a burst is logged once
-    /// and its end retries the waiting revocations.
-    failing: AtomicBool,
+    /// A burst of failures is logged once, and its end retries the waiting revocations.
+    outage: Outage,
     /// Revocations whose delete failed, with when retrying stops mattering: by then no record
     /// written before the revocation can be left.
     pending: Mutex<HashMap<SessionId, Instant>>,
@@ -77,7 +77,7 @@ impl SharedSessions {
         Ok(Self {
             redis: RedisSessionCache::new(url)?,
             ttl: SHARED_TTL.min(horizon),
-            failing: AtomicBool::new(false),
+            outage: Outage::default(),
             pending: Mutex::new(HashMap::new()),
             retrying: AtomicBool::new(false),
             counts: Counts::default(),
@@ -205,10 +205,12 @@ impl SharedSessions {
 
     /// Redis answered: ends a failure burst, and retries waiting revocations in the background.
     fn answered(self: &Arc<Self>) {
-        if !self.failing.load(Ordering::Relaxed) || !self.failing.swap(false, Ordering::Relaxed) {
+        if !self
+            .outage
+            .answered("shared session cache is reachable again")
+        {
             return;
         }
-        tracing::info!("shared session cache is reachable again");
         if !self.retrying.swap(true, Ordering::AcqRel) {
             let this = Arc::clone(self);
             tokio::spawn(async move {
@@ -220,13 +222,11 @@ impl SharedSessions {
 
     fn failed(&self, err: &StoreError) {
         self.counts.errors.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("tessera_degraded_total", "dependency" => "cache").increment(1);
-        if !self.failing.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                error = %crate::error::chain(err),
-                "shared session cache unavailable; checking sessions against the store"
-            );
-        }
+        self.outage.failed(
+            "cache",
+            err,
+            "shared session cache unavailable; checking sessions against the store",
+        );
     }
 }
 

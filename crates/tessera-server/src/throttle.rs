@@ -5,20 +5,20 @@
 //! fails, the in-process counter takes over for that call (logged and counted), so an outage
 //! of the cache degrades the limit to per-instance instead of turning it off.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tessera_core::throttle::{Rate, Throttle};
 use tessera_core::{Clock, StoreError};
 use tessera_store::RedisThrottle;
+
+use crate::telemetry::Outage;
 use time::Duration;
 
 #[derive(Debug)]
 pub struct LoginThrottle {
     local: Mutex<Throttle>,
     shared: Option<RedisThrottle>,
-    /// Set while Redis is failing, so an outage is logged once, not once per login.
-    failing: AtomicBool,
+    outage: Outage,
 }
 
 impl LoginThrottle {
@@ -29,7 +29,7 @@ impl LoginThrottle {
         Ok(Self {
             local: Mutex::new(Throttle::new(rate)),
             shared,
-            failing: AtomicBool::new(false),
+            outage: Outage::default(),
         })
     }
 
@@ -77,15 +77,14 @@ impl LoginThrottle {
 
 impl LoginThrottle {
     fn degraded(&self, err: &StoreError) {
-        if !self.failing.swap(true, Ordering::Relaxed) {
-            tracing::warn!(error = %crate::error::chain(err), "shared throttle unavailable; using the local one");
-        }
-        metrics::counter!("tessera_degraded_total", "dependency" => "cache").increment(1);
+        self.outage.failed(
+            "cache",
+            err,
+            "shared throttle unavailable; using the local one",
+        );
     }
 
     fn recovered(&self) {
-        if self.failing.swap(false, Ordering::Relaxed) {
-            tracing::info!("shared throttle available again");
-        }
+        self.outage.answered("shared throttle available again");
     }
 }
