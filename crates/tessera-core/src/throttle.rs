@@ -1,15 +1,17 @@
-//! Failed-login throttling: at most `limit` failures per key in a fixed window of `period`.
+//! Throttling: at most `limit` attempts per key in a fixed window of `period`.
 //!
-//! A fixed window is deliberately simple; the window restarts at the first failure after it
+//! A fixed window is deliberately simple; the window restarts at the first attempt after it
 //! ends, so an attacker gets at most `2 × limit` tries in any span of one period. The map is
-//! pruned as it grows so a spray of distinct keys cannot exhaust memory.
+//! bounded so a spray of distinct keys cannot exhaust memory.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
 use time::{Duration, OffsetDateTime};
 
 use crate::error::ValidationError;
+use crate::types::{Email, UserId};
 
 /// "N per period", written `20/min`, `5/hour`, `100/s` or `10/15m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,18 +58,76 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     n.checked_mul(seconds_per_unit).map(Duration::seconds)
 }
 
+/// What a throttle counts against: built only from typed values, so no user input can name a
+/// key another throttle — or another kind of key in the same throttle — uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ThrottleKey(String);
+
+impl ThrottleKey {
+    /// A client address. IPv6 is keyed on its /64, the smallest block a site is usually given,
+    /// so one host cannot get a fresh budget per address; an IPv4-mapped IPv6 address counts as
+    /// the IPv4 address it carries.
+    pub fn ip(ip: IpAddr) -> Self {
+        let key = match ip {
+            IpAddr::V4(v4) => format!("ip:{v4}"),
+            IpAddr::V6(v6) => {
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    format!("ip:{v4}")
+                } else {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    format!("ip:{}/64", Ipv6Addr::from(prefix))
+                }
+            }
+        };
+        Self(key)
+    }
+
+    /// An account named by its normalised address, so every spelling that reaches the account
+    /// (case, Unicode normalisation, surrounding space) shares one budget.
+    pub fn account(email: &Email) -> Self {
+        Self(format!("account:{}", email.as_str()))
+    }
+
+    /// An existing user, by id.
+    pub fn user(id: UserId) -> Self {
+        Self(format!("user:{id}"))
+    }
+
+    /// The one key of a throttle that counts everyone together.
+    pub fn global() -> Self {
+        Self("global".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An attempt a throttle let through. Give it back with [`Throttle::refund`] when it turns
+/// out not to count (a success, for a throttle of failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    window_started: OffsetDateTime,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Window {
     started: OffsetDateTime,
-    failures: u32,
+    attempts: u32,
 }
 
-const PRUNE_THRESHOLD: usize = 100_000;
+/// Beyond this many keys, windows that have ended are dropped; if that is not enough, the
+/// oldest tenth goes, so a spray of distinct keys cannot exhaust memory. Evicting a key only
+/// gives it back the rest of its window.
+const MAX_KEYS: usize = 100_000;
 
+/// In-process counters. Attempts are counted when they are admitted, *before* the work they
+/// guard (a password hash, a key comparison) runs, so concurrent attempts cannot all pass a
+/// check that is only counted afterwards.
 #[derive(Debug)]
 pub struct Throttle {
     rate: Rate,
-    windows: HashMap<String, Window>,
+    windows: HashMap<ThrottleKey, Window>,
 }
 
 impl Throttle {
@@ -78,37 +138,70 @@ impl Throttle {
         }
     }
 
-    /// `Err(retry_after)` when `key` has used up its failures for the current window.
-    pub fn check(&self, key: &str, now: OffsetDateTime) -> Result<(), Duration> {
-        match self.windows.get(key) {
-            Some(w) if now - w.started < self.rate.period && w.failures >= self.rate.limit => {
-                Err(w.started + self.rate.period - now)
-            }
-            _ => Ok(()),
-        }
+    pub fn rate(&self) -> Rate {
+        self.rate
     }
 
-    pub fn record_failure(&mut self, key: &str, now: OffsetDateTime) {
-        if self.windows.len() >= PRUNE_THRESHOLD {
-            let period = self.rate.period;
-            self.windows.retain(|_, w| now - w.started < period);
-        }
+    /// Counts one attempt for `key` if the window has room for it; `Err(retry_after)` when it
+    /// is full. A refused attempt is not counted.
+    pub fn reserve(
+        &mut self,
+        key: &ThrottleKey,
+        now: OffsetDateTime,
+    ) -> Result<Admitted, Duration> {
         let period = self.rate.period;
-        let w = self.windows.entry(key.to_owned()).or_insert(Window {
+        if !self.windows.contains_key(key) && self.windows.len() >= MAX_KEYS {
+            self.make_room(now);
+        }
+        let window = self.windows.entry(key.clone()).or_insert(Window {
             started: now,
-            failures: 0,
+            attempts: 0,
         });
-        if now - w.started >= period {
-            *w = Window {
+        if now - window.started >= period {
+            *window = Window {
                 started: now,
-                failures: 0,
+                attempts: 0,
             };
         }
-        w.failures = w.failures.saturating_add(1);
+        if window.attempts >= self.rate.limit {
+            return Err(window.started + period - now);
+        }
+        window.attempts += 1;
+        Ok(Admitted {
+            window_started: window.started,
+        })
     }
 
-    pub fn reset(&mut self, key: &str) {
+    /// Gives an admitted attempt back, if its window is still the current one.
+    pub fn refund(&mut self, key: &ThrottleKey, admitted: Admitted) {
+        if let Some(window) = self.windows.get_mut(key) {
+            if window.started == admitted.window_started {
+                window.attempts = window.attempts.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Forgets every attempt of `key`.
+    pub fn reset(&mut self, key: &ThrottleKey) {
         self.windows.remove(key);
+    }
+
+    fn make_room(&mut self, now: OffsetDateTime) {
+        let period = self.rate.period;
+        self.windows.retain(|_, w| now - w.started < period);
+        if self.windows.len() >= MAX_KEYS {
+            let mut starts: Vec<OffsetDateTime> =
+                self.windows.values().map(|w| w.started).collect();
+            let cut = starts.len() / 10;
+            let (_, oldest_kept, _) = starts.select_nth_unstable(cut);
+            let oldest_kept = *oldest_kept;
+            self.windows.retain(|_, w| w.started >= oldest_kept);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.windows.len()
     }
 }
 
@@ -140,28 +233,108 @@ mod tests {
         assert_eq!(parse_duration("99999999999999999999s"), None);
     }
 
+    fn key(name: &str) -> ThrottleKey {
+        ThrottleKey::account(&Email::parse(&format!("{name}@example.test")).unwrap())
+    }
+
     #[test]
-    fn blocks_after_limit_until_window_ends() {
+    fn admits_up_to_the_limit_then_refuses_until_the_window_ends() {
         let clock = TestClock::starting_now();
         let mut t = Throttle::new("3/min".parse().unwrap());
         for _ in 0..3 {
-            assert!(t.check("ip", clock.now()).is_ok());
-            t.record_failure("ip", clock.now());
+            assert!(t.reserve(&key("a"), clock.now()).is_ok());
         }
         clock.advance(Duration::seconds(20));
-        assert_eq!(t.check("ip", clock.now()), Err(Duration::seconds(40)));
-        assert!(t.check("other", clock.now()).is_ok());
+        assert_eq!(
+            t.reserve(&key("a"), clock.now()),
+            Err(Duration::seconds(40))
+        );
+        // A refused attempt is not counted: the window still ends on time.
+        assert!(t.reserve(&key("b"), clock.now()).is_ok());
         clock.advance(Duration::seconds(40));
-        assert!(t.check("ip", clock.now()).is_ok());
+        assert!(t.reserve(&key("a"), clock.now()).is_ok());
+    }
+
+    #[test]
+    fn a_refund_gives_back_one_attempt_of_the_same_window_only() {
+        let clock = TestClock::starting_now();
+        let mut t = Throttle::new("2/min".parse().unwrap());
+        let first = t.reserve(&key("a"), clock.now()).unwrap();
+        t.reserve(&key("a"), clock.now()).unwrap();
+        assert!(t.reserve(&key("a"), clock.now()).is_err());
+        t.refund(&key("a"), first);
+        assert!(t.reserve(&key("a"), clock.now()).is_ok());
+        assert!(t.reserve(&key("a"), clock.now()).is_err());
+
+        // A refund from a window that has ended does not touch the new one.
+        let old = first;
+        clock.advance(Duration::MINUTE);
+        t.reserve(&key("a"), clock.now()).unwrap();
+        t.reserve(&key("a"), clock.now()).unwrap();
+        t.refund(&key("a"), old);
+        assert!(t.reserve(&key("a"), clock.now()).is_err());
     }
 
     #[test]
     fn reset_clears_the_key() {
         let clock = TestClock::starting_now();
         let mut t = Throttle::new("1/min".parse().unwrap());
-        t.record_failure("acct", clock.now());
-        assert!(t.check("acct", clock.now()).is_err());
-        t.reset("acct");
-        assert!(t.check("acct", clock.now()).is_ok());
+        t.reserve(&key("acct"), clock.now()).unwrap();
+        assert!(t.reserve(&key("acct"), clock.now()).is_err());
+        t.reset(&key("acct"));
+        assert!(t.reserve(&key("acct"), clock.now()).is_ok());
+    }
+
+    #[test]
+    fn a_spray_of_distinct_keys_stays_bounded() {
+        let clock = TestClock::starting_now();
+        let mut t = Throttle::new("5/hour".parse().unwrap());
+        for n in 0..(MAX_KEYS + 5_000) {
+            clock.advance(Duration::milliseconds(1));
+            let ip = IpAddr::from((n as u32).to_be_bytes());
+            assert!(t.reserve(&ThrottleKey::ip(ip), clock.now()).is_ok());
+        }
+        assert!(t.len() <= MAX_KEYS);
+        // The newest keys are still counted.
+        let last = IpAddr::from(((MAX_KEYS + 4_999) as u32).to_be_bytes());
+        for _ in 0..4 {
+            t.reserve(&ThrottleKey::ip(last), clock.now()).unwrap();
+        }
+        assert!(t.reserve(&ThrottleKey::ip(last), clock.now()).is_err());
+    }
+
+    #[test]
+    fn ipv6_is_keyed_on_its_64_and_mapped_ipv4_on_the_ipv4_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ThrottleKey::ip(a), ThrottleKey::ip(b));
+        assert_ne!(ThrottleKey::ip(a), ThrottleKey::ip(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(ThrottleKey::ip(mapped), ThrottleKey::ip(v4));
+        assert_ne!(
+            ThrottleKey::ip(v4),
+            ThrottleKey::ip("192.0.2.8".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_an_address_is_one_account_key() {
+        let nfc = Email::parse("jos\u{e9}@example.test").unwrap();
+        let nfd = Email::parse(" JOSE\u{301}@Example.test ").unwrap();
+        assert_eq!(ThrottleKey::account(&nfc), ThrottleKey::account(&nfd));
+    }
+
+    #[test]
+    fn key_kinds_never_collide() {
+        let id = UserId::random();
+        // Whatever an address spells, it stays inside the account keys.
+        let tricky = Email::parse(&format!("user.{id}@example.test")).unwrap();
+        assert!(ThrottleKey::account(&tricky)
+            .as_str()
+            .starts_with("account:"));
+        assert_ne!(ThrottleKey::account(&tricky), ThrottleKey::user(id));
+        assert_ne!(ThrottleKey::account(&tricky), ThrottleKey::global());
     }
 }

@@ -147,6 +147,18 @@ pub struct LimitsConfig {
     pub login_per_ip: Rate,
     #[serde(deserialize_with = "de_rate")]
     pub login_per_account: Rate,
+    #[serde(deserialize_with = "de_rate")]
+    pub login_attempts_per_ip: Rate,
+    #[serde(deserialize_with = "de_rate")]
+    pub password_change_per_user: Rate,
+    #[serde(deserialize_with = "de_rate")]
+    pub signup_per_ip: Rate,
+    #[serde(deserialize_with = "de_rate")]
+    pub signup_global: Rate,
+    #[serde(deserialize_with = "de_rate")]
+    pub admin_key_per_ip: Rate,
+    #[serde(deserialize_with = "de_rate")]
+    pub client_secret_per_ip: Rate,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -244,6 +256,30 @@ impl Default for LimitsConfig {
                 limit: 5,
                 period: Duration::MINUTE,
             },
+            login_attempts_per_ip: Rate {
+                limit: 120,
+                period: Duration::MINUTE,
+            },
+            password_change_per_user: Rate {
+                limit: 5,
+                period: Duration::MINUTE,
+            },
+            signup_per_ip: Rate {
+                limit: 20,
+                period: Duration::HOUR,
+            },
+            signup_global: Rate {
+                limit: 300,
+                period: Duration::MINUTE,
+            },
+            admin_key_per_ip: Rate {
+                limit: 10,
+                period: Duration::MINUTE,
+            },
+            client_secret_per_ip: Rate {
+                limit: 20,
+                period: Duration::MINUTE,
+            },
         }
     }
 }
@@ -281,6 +317,12 @@ pub const KNOWN_KEYS: &[&str] = &[
     "password.deny_list",
     "limits.login_per_ip",
     "limits.login_per_account",
+    "limits.login_attempts_per_ip",
+    "limits.password_change_per_user",
+    "limits.signup_per_ip",
+    "limits.signup_global",
+    "limits.admin_key_per_ip",
+    "limits.client_secret_per_ip",
     "keys.encryption_key",
 ];
 

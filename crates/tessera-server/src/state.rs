@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::shared_sessions::SharedSessions;
-use crate::throttle::LoginThrottle;
+use crate::throttle::Throttles;
 
 /// How long a cached session is trusted before the store is asked again. Revocations made by
 /// this instance evict immediately; this bounds how long a change made elsewhere can go unseen
@@ -93,12 +93,6 @@ impl std::fmt::Debug for ServerSecrets {
 }
 
 #[derive(Debug)]
-pub struct Throttles {
-    pub per_ip: LoginThrottle,
-    pub per_account: LoginThrottle,
-}
-
-#[derive(Debug)]
 pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
@@ -158,18 +152,7 @@ impl AppState {
             idle: config.session.idle_timeout.0,
             absolute: config.session.absolute_timeout.0,
         };
-        let throttles = Throttles {
-            per_ip: LoginThrottle::new(
-                "ip",
-                config.limits.login_per_ip,
-                config.cache.url.as_deref(),
-            )?,
-            per_account: LoginThrottle::new(
-                "account",
-                config.limits.login_per_account,
-                config.cache.url.as_deref(),
-            )?,
-        };
+        let throttles = Throttles::new(&config.limits, config.cache.url.as_deref())?;
         let shared_sessions = config
             .cache
             .url

@@ -1,5 +1,9 @@
-//! Failed-login throttles: in-process, or shared by every instance through Redis when
-//! `cache.url` is set.
+//! Throttles: in-process, or shared by every instance through Redis when `cache.url` is set.
+//!
+//! Every throttle counts an attempt when it *admits* it, before the work it guards runs (a
+//! password hash, a secret comparison): a check made first and counted only after a slow hash
+//! lets any number of concurrent attempts through. An attempt that turns out not to count (a
+//! successful login, for a throttle of failures) is refunded afterwards.
 //!
 //! With Redis, an attacker spreading guesses over N instances still gets one budget. If Redis
 //! fails, the in-process counter takes over for that call (logged and counted), so an outage
@@ -7,23 +11,41 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use tessera_core::throttle::{Rate, Throttle};
+use tessera_core::throttle::{Admitted, Rate, Throttle, ThrottleKey};
 use tessera_core::{Clock, StoreError};
 use tessera_store::RedisThrottle;
-
-use crate::telemetry::Outage;
 use time::Duration;
 
+use crate::telemetry::Outage;
+
+/// One throttle. Each has its own name, and with it its own key space in Redis and its own
+/// in-process map: no key of one throttle can reach another's counters.
 #[derive(Debug)]
-pub struct LoginThrottle {
+pub struct Limiter {
     local: Mutex<Throttle>,
     shared: Option<RedisThrottle>,
     outage: Outage,
 }
 
-impl LoginThrottle {
+/// Proof that an attempt was admitted, and where it was counted, for [`Limiter::refund`].
+#[derive(Debug)]
+#[must_use = "an admitted attempt stays counted unless it is refunded"]
+pub struct Ticket {
+    key: ThrottleKey,
+    counted: Counted,
+}
+
+#[derive(Debug)]
+enum Counted {
+    Local(Admitted),
+    Shared,
+}
+
+impl Limiter {
     pub fn new(name: &str, rate: Rate, cache_url: Option<&str>) -> Result<Self, StoreError> {
         let shared = cache_url
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
             .map(|url| RedisThrottle::new(url, name, rate))
             .transpose()?;
         Ok(Self {
@@ -37,34 +59,44 @@ impl LoginThrottle {
         self.local.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `Err(retry_after)` while `key` is over its limit.
-    pub async fn check(&self, key: &str, clock: &dyn Clock) -> Result<(), Duration> {
+    /// Counts one attempt for `key`; `Err(retry_after)` when its window is full.
+    pub async fn reserve(&self, key: &ThrottleKey, clock: &dyn Clock) -> Result<Ticket, Duration> {
         if let Some(shared) = &self.shared {
-            match shared.check(key).await {
+            match shared.reserve(key).await {
                 Ok(verdict) => {
                     self.recovered();
-                    return verdict;
+                    return verdict.map(|()| Ticket {
+                        key: key.clone(),
+                        counted: Counted::Shared,
+                    });
                 }
                 Err(err) => self.degraded(&err),
             }
         }
-        self.local().check(key, clock.now())
+        let admitted = self.local().reserve(key, clock.now())?;
+        Ok(Ticket {
+            key: key.clone(),
+            counted: Counted::Local(admitted),
+        })
     }
 
-    pub async fn record_failure(&self, key: &str, clock: &dyn Clock) {
-        if let Some(shared) = &self.shared {
-            match shared.record_failure(key).await {
-                Ok(_) => {
-                    self.recovered();
-                    return;
+    /// Gives an admitted attempt back, where it was counted.
+    pub async fn refund(&self, ticket: Ticket) {
+        match ticket.counted {
+            Counted::Local(admitted) => self.local().refund(&ticket.key, admitted),
+            Counted::Shared => {
+                if let Some(shared) = &self.shared {
+                    match shared.refund(&ticket.key).await {
+                        Ok(()) => self.recovered(),
+                        Err(err) => self.degraded(&err),
+                    }
                 }
-                Err(err) => self.degraded(&err),
             }
         }
-        self.local().record_failure(key, clock.now());
     }
 
-    pub async fn reset(&self, key: &str) {
+    /// Forgets every attempt of `key`, wherever it was counted.
+    pub async fn reset(&self, key: &ThrottleKey) {
         if let Some(shared) = &self.shared {
             match shared.reset(key).await {
                 Ok(()) => self.recovered(),
@@ -73,9 +105,7 @@ impl LoginThrottle {
         }
         self.local().reset(key);
     }
-}
 
-impl LoginThrottle {
     fn degraded(&self, err: &StoreError) {
         self.outage.failed(
             "cache",
@@ -86,5 +116,50 @@ impl LoginThrottle {
 
     fn recovered(&self) {
         self.outage.answered("shared throttle available again");
+    }
+}
+
+/// Every throttle of the server. Each guards one kind of attempt with its own counters.
+#[derive(Debug)]
+pub struct Throttles {
+    /// Failed logins per client address (a success refunds its attempt).
+    pub login_per_ip: Limiter,
+    /// Failed logins per account (a success resets the account).
+    pub login_per_account: Limiter,
+    /// Every login attempt per client address, successful or not: each costs a hash.
+    pub login_attempts_per_ip: Limiter,
+    /// Wrong current passwords per user on a password change.
+    pub password_change: Limiter,
+    /// Sign-up attempts per client address, and from everyone together.
+    pub signup_per_ip: Limiter,
+    pub signup_global: Limiter,
+    /// Wrong admin API keys, and wrong client credentials, per client address.
+    pub admin_key_per_ip: Limiter,
+    pub client_secret_per_ip: Limiter,
+}
+
+impl Throttles {
+    pub fn new(
+        limits: &crate::config::LimitsConfig,
+        cache_url: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        let limiter = |name: &str, rate: Rate| Limiter::new(name, rate, cache_url);
+        Ok(Self {
+            login_per_ip: limiter("login_ip", limits.login_per_ip)?,
+            login_per_account: limiter("login_account", limits.login_per_account)?,
+            login_attempts_per_ip: limiter("login_attempts_ip", limits.login_attempts_per_ip)?,
+            password_change: limiter("password_change", limits.password_change_per_user)?,
+            signup_per_ip: limiter("signup_ip", limits.signup_per_ip)?,
+            signup_global: limiter("signup_global", limits.signup_global)?,
+            admin_key_per_ip: limiter("admin_key_ip", limits.admin_key_per_ip)?,
+            client_secret_per_ip: limiter("client_secret_ip", limits.client_secret_per_ip)?,
+        })
+    }
+}
+
+/// The answer to an attempt a throttle refused.
+pub fn rate_limited(wait: Duration) -> crate::error::ApiError {
+    crate::error::ApiError::RateLimited {
+        retry_after_secs: wait.whole_seconds().max(1) as u64,
     }
 }

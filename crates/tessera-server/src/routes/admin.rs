@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tessera_core::model::AuditQuery;
 use tessera_core::secret::constant_time_eq;
+use tessera_core::throttle::ThrottleKey;
 use tessera_core::{ClientId, Email, User, UserId};
 
 use crate::auth::Credential;
@@ -19,6 +20,7 @@ use crate::extract::{Caller, Input};
 use crate::routes::views::{rfc3339, SessionView};
 use crate::service::{accounts, clients, sessions};
 use crate::state::AppState;
+use crate::throttle::rate_limited;
 
 /// Proof that the request carries the admin key.
 #[derive(Debug)]
@@ -33,17 +35,35 @@ impl FromRequestParts<AppState> for Admin {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if let (Some(presented), Some(key)) = (presented, state.config.admin.api_key.as_deref()) {
-            if constant_time_eq(presented.as_bytes(), key.as_bytes()) {
+            .map(|v| v.trim().to_owned());
+        let user_credential = matches!(
+            parts.extensions.get::<Credential>(),
+            Some(Credential::Valid(_))
+        );
+        if let (Some(presented), Some(key)) = (&presented, state.config.admin.api_key.as_deref()) {
+            // Counted before the comparison, so concurrent guesses cannot all pass a check.
+            let caller = Caller::from_request_parts(parts, state).await?;
+            let ticket = state
+                .throttles
+                .admin_key_per_ip
+                .reserve(&ThrottleKey::ip(caller.ip), state.clock.as_ref())
+                .await
+                .map_err(rate_limited)?;
+            let matches = constant_time_eq(presented.as_bytes(), key.as_bytes());
+            // A user's own credential is not a guess at the key.
+            if matches || user_credential {
+                state.throttles.admin_key_per_ip.refund(ticket).await;
+            }
+            if matches {
                 return Ok(Admin);
             }
         }
-        match parts.extensions.get::<Credential>() {
-            Some(Credential::Valid(_)) => Err(ApiError::Forbidden("admin credentials required")),
-            _ => Err(ApiError::Unauthorized {
+        if user_credential {
+            Err(ApiError::Forbidden("admin credentials required"))
+        } else {
+            Err(ApiError::Unauthorized {
                 bearer: presented.is_some(),
-            }),
+            })
         }
     }
 }

@@ -224,11 +224,15 @@ pub async fn revoke(
 /// RFC 7662, for registered clients authenticating with HTTP Basic.
 pub async fn introspect(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Input(body): Input<TokenParam>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (id, secret) = basic_credentials(&headers).ok_or(ApiError::InvalidClient)?;
-    if clients::authenticate(&state, &id, &secret).await?.is_none() {
+    if clients::authenticate(&state, &id, &secret, &caller)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::InvalidClient);
     }
     let token = body

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use tessera_core::password::Verification;
+use tessera_core::throttle::ThrottleKey;
 use tessera_core::types::Password;
 use tessera_core::{Email, User, UserId};
 
@@ -9,16 +10,26 @@ use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::service::sessions;
 use crate::state::AppState;
+use crate::throttle::rate_limited;
 
-/// Creates an account. The password is checked against the policy before any hashing work.
+/// Creates an account. Sign-ups over the network are throttled per client address and for
+/// everyone together, counted on every attempt; the password is checked against the policy,
+/// and the address for a taken one (which the 409 answer reveals anyway), before any hashing
+/// work.
 pub async fn create_user(
     state: &AppState,
     email: &str,
     password: &str,
     caller: Option<&Caller>,
 ) -> Result<User, ApiError> {
+    if let Some(caller) = caller {
+        reserve_signup(state, caller).await?;
+    }
     let email = Email::parse(email)?;
     let password = Password::new(password, &state.policy)?;
+    if state.store.user_by_email(&email).await?.is_some() {
+        return Err(email_taken());
+    }
     let hash = state
         .hashing
         .run(move |hasher| hasher.hash(&password))
@@ -32,16 +43,45 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
+    // Two sign-ups of one address can both pass the look-up above; the store decides.
     state.store.create_user(&user).await.map_err(|e| match e {
-        tessera_core::StoreError::Conflict(_) => {
-            ApiError::Conflict("an account with this email already exists")
-        }
+        tessera_core::StoreError::Conflict(_) => email_taken(),
         other => other.into(),
     })?;
     state
         .audit("user_created", Some(user.id), None, caller, json!({}))
         .await;
     Ok(user)
+}
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict("an account with this email already exists")
+}
+
+/// Counts a sign-up attempt per address and globally; an admitted attempt is never refunded,
+/// since it may cost a hash.
+async fn reserve_signup(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let clock = state.clock.as_ref();
+    let throttles = &state.throttles;
+    let per_ip = throttles
+        .signup_per_ip
+        .reserve(&ThrottleKey::ip(caller.ip), clock)
+        .await
+        .map_err(signup_throttled)?;
+    if let Err(wait) = throttles
+        .signup_global
+        .reserve(&ThrottleKey::global(), clock)
+        .await
+    {
+        throttles.signup_per_ip.refund(per_ip).await;
+        return Err(signup_throttled(wait));
+    }
+    Ok(())
+}
+
+fn signup_throttled(wait: time::Duration) -> ApiError {
+    metrics::counter!("tessera_signups_total", "result" => "throttled").increment(1);
+    rate_limited(wait)
 }
 
 /// Changes the password after checking the current one, then ends every other session of the
@@ -57,16 +97,15 @@ pub async fn change_password(
     let new = Password::new(new, &state.policy)?;
     let current = Password::for_login(current)
         .map_err(|_| ApiError::Forbidden("current password is incorrect"))?;
-    let account_key = format!("password-change:{user_id}");
+    let throttle_key = ThrottleKey::user(user_id);
     let now = state.clock.now();
-    if let Err(wait) = state
+    // Counted before the hash runs, so concurrent guesses cannot all pass; a success resets it.
+    let _attempt = state
         .throttles
-        .per_account
-        .check(&account_key, state.clock.as_ref())
+        .password_change
+        .reserve(&throttle_key, state.clock.as_ref())
         .await
-    {
-        return Err(sessions::rate_limited(wait));
-    }
+        .map_err(rate_limited)?;
     let user = state
         .store
         .user_by_id(user_id)
@@ -82,11 +121,6 @@ pub async fn change_password(
         .await?;
     let Some(new_hash) = new_hash else {
         state
-            .throttles
-            .per_account
-            .record_failure(&account_key, state.clock.as_ref())
-            .await;
-        state
             .audit(
                 "password_change_failed",
                 Some(user_id),
@@ -101,6 +135,7 @@ pub async fn change_password(
         .store
         .set_password_hash(user_id, &new_hash, now)
         .await?;
+    state.throttles.password_change.reset(&throttle_key).await;
     let revoked = sessions::revoke_all(state, user_id, Some(current_session), Some(caller)).await?;
     state
         .audit(

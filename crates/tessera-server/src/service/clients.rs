@@ -1,11 +1,13 @@
 //! Registered clients: resource servers allowed to call token introspection.
 
 use serde_json::json;
+use tessera_core::throttle::ThrottleKey;
 use tessera_core::{Client, ClientId, SecretToken, TokenKind};
 
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::state::AppState;
+use crate::throttle::rate_limited;
 
 const NAME_MAX_CHARS: usize = 100;
 
@@ -45,18 +47,31 @@ pub async fn create(
     Ok((client, secret))
 }
 
-/// Checks HTTP Basic client credentials. Unknown client and wrong secret are indistinguishable.
+/// Checks HTTP Basic client credentials. Unknown client and wrong secret are indistinguishable,
+/// and both count against the caller's address, before the look-up: concurrent guesses cannot
+/// all pass a check that is counted afterwards.
 pub async fn authenticate(
     state: &AppState,
     client_id: &str,
     secret: &str,
+    caller: &Caller,
 ) -> Result<Option<Client>, ApiError> {
-    let Some(secret) = SecretToken::parse(TokenKind::ClientSecret, secret) else {
-        return Ok(None);
+    let ticket = state
+        .throttles
+        .client_secret_per_ip
+        .reserve(&ThrottleKey::ip(caller.ip), state.clock.as_ref())
+        .await
+        .map_err(rate_limited)?;
+    let client = match SecretToken::parse(TokenKind::ClientSecret, secret) {
+        Some(secret) => state
+            .store
+            .client_by_id(&ClientId(client_id.to_owned()))
+            .await?
+            .filter(|c| c.secret_hash == secret.hash()),
+        None => None,
     };
-    let client = state
-        .store
-        .client_by_id(&ClientId(client_id.to_owned()))
-        .await?;
-    Ok(client.filter(|c| c.secret_hash == secret.hash()))
+    if client.is_some() {
+        state.throttles.client_secret_per_ip.refund(ticket).await;
+    }
+    Ok(client)
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tessera_core::password::Verification;
 use tessera_core::session::{ClientInfo, SessionLifetimes};
+use tessera_core::throttle::ThrottleKey;
 use tessera_core::types::Password;
 use tessera_core::{
     Email, SecretToken, Session, SessionId, SessionKind, TokenHash, TokenKind, User, UserId,
@@ -17,6 +18,7 @@ use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::service::revocation;
 use crate::state::AppState;
+use crate::throttle::Ticket;
 
 /// Checks a presented session secret: in-process cache first, then the shared cache (Redis,
 /// when configured), then the store; expiry, lock and revocation applied to whatever answered;
@@ -131,11 +133,12 @@ pub async fn login(
     caller: &Caller,
 ) -> Result<Login, ApiError> {
     let now = state.clock.now();
-    let ip_key = caller.ip.to_string();
-    let account_key = email.trim().to_lowercase();
-    check_throttles(state, &ip_key, &account_key).await?;
-
     let email = Email::parse(email).ok();
+    let ip_key = ThrottleKey::ip(caller.ip);
+    // An address that does not parse names no account; the per-address throttles still count.
+    let account_key = email.as_ref().map(ThrottleKey::account);
+    let ip_ticket = reserve_login(state, &ip_key, account_key.as_ref()).await?;
+
     let password = Password::for_login(password).ok();
     let user = match &email {
         Some(e) => state.store.user_by_email(e).await?,
@@ -172,7 +175,7 @@ pub async fn login(
             user
         }
         (user, _) => {
-            record_failure(state, &ip_key, &account_key).await;
+            // The failure stays counted: it was counted before the hash ran.
             let reason = match &user {
                 None => "unknown_account",
                 Some(u) if u.locked => "locked",
@@ -191,7 +194,10 @@ pub async fn login(
             return Err(ApiError::InvalidGrant);
         }
     };
-    state.throttles.per_account.reset(&account_key).await;
+    state.throttles.login_per_ip.refund(ip_ticket).await;
+    if let Some(account_key) = &account_key {
+        state.throttles.login_per_account.reset(account_key).await;
+    }
 
     let (session, secret) = open_session(state, user.id, kind, caller).await?;
     state
@@ -232,36 +238,48 @@ pub async fn open_session(
     Ok((session, secret))
 }
 
-async fn check_throttles(
+/// Counts this login attempt on every login throttle before any hashing work, and refuses it
+/// when one of them is full. An attempt refused by one throttle is given back to those that
+/// had admitted it: only attempts that reach the hash are counted. Returns the per-address
+/// failure ticket, which a success refunds.
+async fn reserve_login(
     state: &AppState,
-    ip_key: &str,
-    account_key: &str,
-) -> Result<(), ApiError> {
+    ip_key: &ThrottleKey,
+    account_key: Option<&ThrottleKey>,
+) -> Result<Ticket, ApiError> {
     let clock = state.clock.as_ref();
-    let per_ip = state.throttles.per_ip.check(ip_key, clock).await;
-    let per_account = state.throttles.per_account.check(account_key, clock).await;
-    match (per_ip, per_account) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(a), Err(b)) => Err(rate_limited(a.max(b))),
-        (Err(wait), _) | (_, Err(wait)) => Err(rate_limited(wait)),
+    let throttles = &state.throttles;
+    // Every attempt costs a hash, successful or not: this ticket is kept either way.
+    let attempt = throttles
+        .login_attempts_per_ip
+        .reserve(ip_key, clock)
+        .await
+        .map_err(rate_limited)?;
+    let ip_ticket = match throttles.login_per_ip.reserve(ip_key, clock).await {
+        Ok(ticket) => ticket,
+        Err(wait) => {
+            throttles.login_attempts_per_ip.refund(attempt).await;
+            return Err(rate_limited(wait));
+        }
+    };
+    if let Some(account_key) = account_key {
+        // Kept until a success resets the whole account.
+        if let Err(wait) = throttles
+            .login_per_account
+            .reserve(account_key, clock)
+            .await
+        {
+            throttles.login_attempts_per_ip.refund(attempt).await;
+            throttles.login_per_ip.refund(ip_ticket).await;
+            return Err(rate_limited(wait));
+        }
     }
+    Ok(ip_ticket)
 }
 
 pub(crate) fn rate_limited(wait: time::Duration) -> ApiError {
     metrics::counter!("tessera_logins_total", "result" => "throttled").increment(1);
-    ApiError::RateLimited {
-        retry_after_secs: wait.whole_seconds().max(1) as u64,
-    }
-}
-
-async fn record_failure(state: &AppState, ip_key: &str, account_key: &str) {
-    let clock = state.clock.as_ref();
-    state.throttles.per_ip.record_failure(ip_key, clock).await;
-    state
-        .throttles
-        .per_account
-        .record_failure(account_key, clock)
-        .await;
+    crate::throttle::rate_limited(wait)
 }
 
 /// Ends one session and everything derived from it: its cached copy, its refresh tokens and the

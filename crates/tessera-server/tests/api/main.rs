@@ -10,5 +10,6 @@ mod ops;
 mod pages;
 mod sessions;
 mod shared_cache;
+mod throttles;
 mod tokens;
 mod users;

@@ -273,9 +273,16 @@ pub async fn spawn_pair(store_url: &str, extra_toml: &str) -> (TestApp, TestApp)
     (a, b)
 }
 
-/// `[cache] url = …` for `extra_toml`.
+/// `[cache] url = …` for `extra_toml`. Every test instance calls from 127.0.0.1, and on a
+/// shared Redis its per-address counters are shared with every parallel test (and every run
+/// within the window), so the per-address limits are lifted; a test that wants one sets it
+/// after this.
 pub fn cache_toml(url: &str) -> String {
-    format!("[cache]\nurl = \"{url}\"\n")
+    format!(
+        "[cache]\nurl = \"{url}\"\n[limits]\nlogin_per_ip = \"100000/min\"\n\
+         login_attempts_per_ip = \"100000/min\"\nsignup_per_ip = \"100000/min\"\n\
+         signup_global = \"100000/min\"\n"
+    )
 }
 
 /// A user of its own for this test: the shared Redis keys throttles by account.
