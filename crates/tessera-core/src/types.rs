@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -36,13 +37,10 @@ impl Email {
                 format!("must be at most {EMAIL_MAX_BYTES} bytes"),
             ));
         }
-        if normalized
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if normalized.chars().any(is_invisible_or_control) {
             return Err(ValidationError::new(
                 "email",
-                "must not contain spaces or control characters",
+                "must not contain spaces, control or invisible formatting characters",
             ));
         }
         let Some((local, domain)) = normalized.rsplit_once('@') else {
@@ -74,6 +72,18 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that render as nothing or reorder the text around them (zero-width joiners, bidi
+/// overrides, the BOM: general category Cf), control characters (Cc) and spaces. Each lets two
+/// addresses look identical to a person while comparing different, or hides part of an address in
+/// a log line or an admin screen.
+fn is_invisible_or_control(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Control | GeneralCategory::Format
+        )
 }
 
 impl fmt::Debug for Email {
@@ -296,6 +306,26 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn email_rejects_invisible_and_control_characters() {
+        for bad in [
+            "ad\u{200B}a@example.com", // zero-width space
+            "ada\u{200D}@example.com", // zero-width joiner
+            "ada@exa\u{202E}moc.elpm", // right-to-left override
+            "\u{2066}ada@example.com", // left-to-right isolate
+            "ada@example.com\u{FEFF}", // byte-order mark, not trimmed as whitespace
+            "a\u{AD}da@example.com",   // soft hyphen
+            "ada@example\u{7F}.com",   // DEL
+            "ada@example\u{85}.com",   // C1 control (next line)
+            "ada@exa\u{A0}mple.com",   // no-break space
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        // Visible non-ASCII letters and marks stay allowed.
+        assert!(Email::parse("zoe\u{301}@example.com").is_ok());
+        assert!(Email::parse("пользователь@пример.рф").is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ on_every_backend!(
     duplicate_email_is_a_conflict_whatever_the_case,
     weak_passwords_are_refused,
     bad_emails_are_refused,
+    invisible_characters_in_emails_are_refused,
     sign_up_can_be_disabled,
 );
 
@@ -104,6 +105,32 @@ async fn bad_emails_are_refused(backend: Backend) {
         StatusCode::CREATED,
         "internationalised addresses are accepted"
     );
+}
+
+async fn invisible_characters_in_emails_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("ada@example.com").await;
+    // Each renders like an existing address but would be a second account.
+    for email in [
+        "ada\u{200B}@example.com",
+        "ada@example.com\u{FEFF}",
+        "\u{202E}ada@example.com",
+        "ada@exam\u{2066}ple.com",
+    ] {
+        let r = app
+            .post_json(
+                "/v1/users",
+                &json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{email:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("invisible"));
+    }
 }
 
 async fn sign_up_can_be_disabled(backend: Backend) {
