@@ -18,7 +18,7 @@ pub async fn create_user(
     caller: Option<&Caller>,
 ) -> Result<User, ApiError> {
     let email = Email::parse(email)?;
-    let password = Password::new(password, &state.policy)?;
+    let password = Password::new(password, &state.policy, &email)?;
     let hash = state
         .hashing
         .run(move |hasher| hasher.hash(&password))
@@ -54,7 +54,12 @@ pub async fn change_password(
     new: &str,
     caller: &Caller,
 ) -> Result<(), ApiError> {
-    let new = Password::new(new, &state.policy)?;
+    let user = state
+        .store
+        .user_by_id(user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized { bearer: false })?;
+    let new = Password::new(new, &state.policy, &user.email)?;
     let current = Password::for_login(current)
         .map_err(|_| ApiError::Forbidden("current password is incorrect"))?;
     let account_key = format!("password-change:{user_id}");
@@ -67,11 +72,6 @@ pub async fn change_password(
     {
         return Err(sessions::rate_limited(wait));
     }
-    let user = state
-        .store
-        .user_by_id(user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized { bearer: false })?;
     let stored = user.password_hash.clone();
     let new_hash = state
         .hashing
