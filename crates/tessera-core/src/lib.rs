@@ -5,6 +5,7 @@
 //! that the caller passes in, so every rule can be tested by moving a [`TestClock`].
 
 pub mod clock;
+mod common_passwords;
 pub mod error;
 pub mod model;
 pub mod password;

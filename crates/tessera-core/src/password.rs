@@ -105,7 +105,8 @@ mod tests {
     #[test]
     fn hash_then_verify() {
         let h = cheap();
-        let pw = Password::new("correct horse", &PasswordPolicy::default()).unwrap();
+        let owner = crate::Email::parse("ada@example.com").unwrap();
+        let pw = Password::new("correct horse", &PasswordPolicy::default(), &owner).unwrap();
         let stored = h.hash(&pw);
         assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert_eq!(

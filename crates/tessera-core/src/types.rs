@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -36,13 +37,10 @@ impl Email {
                 format!("must be at most {EMAIL_MAX_BYTES} bytes"),
             ));
         }
-        if normalized
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if normalized.chars().any(is_invisible_or_control) {
             return Err(ValidationError::new(
                 "email",
-                "must not contain spaces or control characters",
+                "must not contain spaces, control or invisible formatting characters",
             ));
         }
         let Some((local, domain)) = normalized.rsplit_once('@') else {
@@ -76,6 +74,18 @@ impl Email {
     }
 }
 
+/// Characters that render as nothing or reorder the text around them (zero-width joiners, bidi
+/// overrides, the BOM: general category Cf), control characters (Cc) and spaces. Each lets two
+/// addresses look identical to a person while comparing different, or hides part of an address in
+/// a log line or an admin screen.
+fn is_invisible_or_control(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Control | GeneralCategory::Format
+        )
+}
+
 impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Email").field(&self.0).finish()
@@ -96,59 +106,29 @@ impl<'de> Deserialize<'de> for Email {
 }
 
 /// The password rules of API.md: a length window counted in Unicode scalar values after NFKC
-/// normalisation, and a deny-list of passwords too common to allow.
+/// normalisation, the built-in list of common passwords plus the operator's deny-list, no single
+/// repeated character, and not the account's own email address.
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy {
     pub min_chars: usize,
-    deny_list: HashSet<String>,
+    /// `password.deny_list`, NFKC-normalised and lower-cased; the built-in list is shared.
+    extra_denied: HashSet<String>,
 }
-
-/// Passwords that appear at the top of every breach corpus. Operators extend this list.
-const BUILTIN_DENY_LIST: &[&str] = &[
-    "password",
-    "password1",
-    "password123",
-    "12345678",
-    "123456789",
-    "1234567890",
-    "qwertyui",
-    "qwerty123",
-    "iloveyou",
-    "sunshine",
-    "princess",
-    "football",
-    "baseball",
-    "welcome1",
-    "abc12345",
-    "11111111",
-    "00000000",
-    "letmein1",
-    "trustno1",
-    "passw0rd",
-    "admin123",
-    "changeme",
-    "qwertyuiop",
-    "1q2w3e4r",
-    "87654321",
-    "superman",
-    "starwars",
-];
 
 impl PasswordPolicy {
     pub fn new(min_chars: usize, extra_denied: impl IntoIterator<Item = String>) -> Self {
-        let deny_list = BUILTIN_DENY_LIST
-            .iter()
-            .map(|s| (*s).to_owned())
-            .chain(
-                extra_denied
-                    .into_iter()
-                    .map(|s| s.nfkc().collect::<String>().to_lowercase()),
-            )
+        let extra_denied = extra_denied
+            .into_iter()
+            .map(|s| s.nfkc().collect::<String>().to_lowercase())
             .collect();
         Self {
             min_chars: min_chars.clamp(1, PASSWORD_MAX_CHARS),
-            deny_list,
+            extra_denied,
         }
+    }
+
+    fn is_denied(&self, folded: &str) -> bool {
+        crate::common_passwords::is_common(folded) || self.extra_denied.contains(folded)
     }
 }
 
@@ -164,8 +144,9 @@ impl Default for PasswordPolicy {
 pub struct Password(Zeroizing<String>);
 
 impl Password {
-    /// Validates a new password (sign-up, password change) against `policy`.
-    pub fn new(raw: &str, policy: &PasswordPolicy) -> Result<Self, ValidationError> {
+    /// Validates a new password (sign-up, password change) of the account `owner` against
+    /// `policy`. Messages never repeat the password.
+    pub fn new(raw: &str, policy: &PasswordPolicy, owner: &Email) -> Result<Self, ValidationError> {
         let normalized = Zeroizing::new(raw.nfkc().collect::<String>());
         let chars = normalized.chars().count();
         if chars < policy.min_chars {
@@ -180,10 +161,27 @@ impl Password {
                 format!("must be at most {PASSWORD_MAX_CHARS} characters"),
             ));
         }
-        if policy.deny_list.contains(&normalized.to_lowercase()) {
+        // Case-insensitive from here on: "PASSWORD1!" is as guessable as "password1!".
+        let folded = Zeroizing::new(normalized.to_lowercase());
+        let mut chars = folded.chars();
+        if let Some(first) = chars.next() {
+            if chars.all(|c| c == first) {
+                return Err(ValidationError::new(
+                    "password",
+                    "must not be one character repeated",
+                ));
+            }
+        }
+        if policy.is_denied(&folded) {
             return Err(ValidationError::new(
                 "password",
                 "is too common; choose another",
+            ));
+        }
+        if is_the_email(&folded, owner) {
+            return Err(ValidationError::new(
+                "password",
+                "must not be or contain your email address",
             ));
         }
         Ok(Self(normalized))
@@ -202,6 +200,16 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether the folded password is the owner's email address, its local part, or contains the
+/// whole address: the first guesses of anyone who knows whom they attack.
+fn is_the_email(folded: &str, owner: &Email) -> bool {
+    let email: String = owner.as_str().nfkc().collect();
+    let local = email
+        .rsplit_once('@')
+        .map_or(email.as_str(), |(local, _)| local);
+    folded == local || folded.contains(email.as_str())
 }
 
 impl fmt::Debug for Password {
@@ -299,42 +307,145 @@ mod tests {
     }
 
     #[test]
+    fn email_rejects_invisible_and_control_characters() {
+        for bad in [
+            "ad\u{200B}a@example.com", // zero-width space
+            "ada\u{200D}@example.com", // zero-width joiner
+            "ada@exa\u{202E}moc.elpm", // right-to-left override
+            "\u{2066}ada@example.com", // left-to-right isolate
+            "ada@example.com\u{FEFF}", // byte-order mark, not trimmed as whitespace
+            "a\u{AD}da@example.com",   // soft hyphen
+            "ada@example\u{7F}.com",   // DEL
+            "ada@example\u{85}.com",   // C1 control (next line)
+            "ada@exa\u{A0}mple.com",   // no-break space
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        // Visible non-ASCII letters and marks stay allowed.
+        assert!(Email::parse("zoe\u{301}@example.com").is_ok());
+        assert!(Email::parse("пользователь@пример.рф").is_ok());
+    }
+
+    #[test]
     fn email_length_is_bounded_in_bytes() {
         let domain = "d".repeat(254 - 2);
         assert!(Email::parse(&format!("a@{domain}")).is_ok());
         assert!(Email::parse(&format!("ab@{domain}")).is_err());
     }
 
+    fn ada() -> Email {
+        Email::parse("Ada.Lovelace@example.com").unwrap()
+    }
+
+    fn refusal(raw: &str, policy: &PasswordPolicy) -> String {
+        Password::new(raw, policy, &ada())
+            .expect_err(raw)
+            .to_string()
+    }
+
     #[test]
     fn password_length_counts_scalar_values() {
         let policy = PasswordPolicy::default();
-        assert!(Password::new("short", &policy).is_err());
+        assert!(Password::new("short", &policy, &ada()).is_err());
         // 8 emoji are 32 bytes but 8 characters.
-        assert!(Password::new(&"🔑".repeat(8), &policy).is_ok());
-        assert!(Password::new(&"x".repeat(128), &policy).is_ok());
-        assert!(Password::new(&"x".repeat(129), &policy).is_err());
+        assert!(Password::new("🔑🗝🔒🔓🛡🧩🎲🎯", &policy, &ada()).is_ok());
+        let long: String = "xy".repeat(64);
+        assert!(Password::new(&long, &policy, &ada()).is_ok());
+        assert!(Password::new(&format!("{long}z"), &policy, &ada()).is_err());
     }
 
     #[test]
     fn password_is_nfkc_normalised() {
         let policy = PasswordPolicy::default();
         // U+FB01 LATIN SMALL LIGATURE FI normalises to "fi".
-        let a = Password::new("\u{FB01}rstpassword!", &policy).unwrap();
-        let b = Password::new("firstpassword!", &policy).unwrap();
+        let a = Password::new("\u{FB01}rstpassword!", &policy, &ada()).unwrap();
+        let b = Password::new("firstpassword!", &policy, &ada()).unwrap();
         assert_eq!(a.expose(), b.expose());
     }
 
     #[test]
     fn password_deny_list_is_case_insensitive() {
         let policy = PasswordPolicy::new(8, ["Tessera2026".to_owned()]);
-        assert!(Password::new("PassWord", &policy).is_err());
-        assert!(Password::new("tessera2026", &policy).is_err());
-        assert!(Password::new("correct horse battery", &policy).is_ok());
+        assert!(Password::new("PassWord", &policy, &ada()).is_err());
+        assert!(Password::new("tessera2026", &policy, &ada()).is_err());
+        assert!(Password::new("correct horse battery", &policy, &ada()).is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_the_case() {
+        let policy = PasswordPolicy::default();
+        // The three that passed the old 27-entry list, and a sample from deep in the new one.
+        for pw in [
+            "qwerty12",
+            "Password1!",
+            "PASSWORD1!",
+            "sweetpea",
+            "Fallen_Angel",
+        ] {
+            assert_eq!(
+                refusal(pw, &policy),
+                "password: is too common; choose another"
+            );
+        }
+        // Short entries still count when the operator lowers the minimum.
+        let lenient = PasswordPolicy::new(4, []);
+        assert_eq!(
+            refusal("Love", &lenient),
+            "password: is too common; choose another"
+        );
+    }
+
+    #[test]
+    fn one_repeated_character_is_refused() {
+        let policy = PasswordPolicy::default();
+        for pw in [
+            "aaaaaaaa",
+            "ZzZzZzZzZz",
+            "🔑🔑🔑🔑🔑🔑🔑🔑",
+            "          ",
+            "ﬀﬀﬀﬀ",
+            "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+        ] {
+            assert_eq!(
+                refusal(pw, &policy),
+                "password: must not be one character repeated",
+                "{pw:?}"
+            );
+        }
+        assert!(Password::new("aaaaaaab", &policy, &ada()).is_ok());
+    }
+
+    #[test]
+    fn the_owners_email_is_refused() {
+        let policy = PasswordPolicy::default();
+        for pw in [
+            "ada.lovelace@example.com",
+            "ADA.LOVELACE@EXAMPLE.COM",
+            "Ada.Lovelace",
+            "ada.lovelace@example.com1!",
+            "my ada.lovelace@example.com",
+        ] {
+            assert_eq!(
+                refusal(pw, &policy),
+                "password: must not be or contain your email address",
+                "{pw:?}"
+            );
+        }
+        // Someone else's address, or the local part inside a longer passphrase, is fine.
+        assert!(Password::new("grace.hopper@example.com", &policy, &ada()).is_ok());
+        assert!(Password::new("ada.lovelace wrote the first program", &policy, &ada()).is_ok());
+    }
+
+    #[test]
+    fn a_strong_passphrase_is_accepted() {
+        let policy = PasswordPolicy::default();
+        let p = Password::new("correct horse battery staple", &policy, &ada()).unwrap();
+        assert_eq!(p.expose(), "correct horse battery staple");
     }
 
     #[test]
     fn password_debug_is_redacted() {
-        let p = Password::new("hunter2hunter2", &PasswordPolicy::default()).unwrap();
+        let p = Password::new("hunter2hunter2", &PasswordPolicy::default(), &ada()).unwrap();
         assert!(!format!("{p:?}").contains("hunter2"));
     }
 }

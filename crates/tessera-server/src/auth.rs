@@ -101,7 +101,7 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Credential, Ap
         }));
     }
     if let Some(value) = cookies::read(headers, state.cookies.session) {
-        let principal = match SecretToken::parse(TokenKind::Session, value) {
+        let principal = match SecretToken::parse(TokenKind::Session, &value) {
             Some(secret) => session_principal(state, &secret, SessionKind::Cookie).await?,
             None => None,
         };
@@ -111,7 +111,7 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Credential, Ap
         // A dead session cookie may sit beside a live access-token cookie; fall through.
     }
     if let Some(value) = cookies::read(headers, state.cookies.access) {
-        if let Some(p) = crate::service::tokens::access_principal(state, value, true) {
+        if let Some(p) = crate::service::tokens::access_principal(state, &value, true) {
             return Ok(Credential::Valid(Arc::new(p)));
         }
         return Ok(Credential::Invalid { bearer: false });

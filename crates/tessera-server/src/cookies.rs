@@ -5,6 +5,7 @@
 //! one), and the refresh cookie uses `__Secure-` because it is scoped to `Path=/v1/token`.
 
 use axum::http::{header, HeaderMap, HeaderValue};
+use cookie::Cookie;
 
 #[derive(Debug, Clone)]
 pub struct CookieNames {
@@ -52,19 +53,21 @@ impl CookieNames {
 
 /// The value of cookie `name` from the request's `Cookie` headers, if present exactly once.
 /// A duplicated name is treated as absent: that is how cookie-tossing attacks look.
-pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+///
+/// Each `;`-separated pair is parsed on its own, so a malformed pair — a stray non-UTF-8 byte
+/// that a sibling subdomain planted, a pair without `=` — spoils only itself, not the session
+/// cookie beside it. A pair with an invalid byte keeps a replacement character in its place and
+/// never matches a token format.
+pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
     let mut found = None;
     for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else {
-                continue;
-            };
-            if k == name {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for cookie in Cookie::split_parse(text).flatten() {
+            if cookie.name() == name {
                 if found.is_some() {
                     return None;
                 }
-                found = Some(v.trim_matches('"'));
+                found = Some(cookie.value_trimmed().to_owned());
             }
         }
     }
@@ -82,13 +85,26 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; tessera_session=abc; b=2"),
         );
-        assert_eq!(read(&h, "tessera_session"), Some("abc"));
+        assert_eq!(read(&h, "tessera_session").as_deref(), Some("abc"));
         assert_eq!(read(&h, "missing"), None);
         h.append(
             header::COOKIE,
             HeaderValue::from_static("tessera_session=evil"),
         );
         assert_eq!(read(&h, "tessera_session"), None);
+    }
+
+    #[test]
+    fn a_malformed_pair_spoils_only_itself() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"junk=\xff\xfe; tessera_session=\"abc\"; lonely; =x; b=\xc3")
+                .unwrap(),
+        );
+        assert_eq!(read(&h, "tessera_session").as_deref(), Some("abc"));
+        assert!(read(&h, "junk").is_some_and(|v| v.contains('\u{FFFD}')));
+        assert_eq!(read(&h, "lonely"), None);
     }
 
     #[test]

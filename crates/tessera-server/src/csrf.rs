@@ -37,21 +37,31 @@ pub fn is_unsafe(method: &Method) -> bool {
     )
 }
 
-/// The method the check applies to: for `/v1/check` a reverse proxy reports the original
-/// request's method in `X-Forwarded-Method` or `X-Original-Method`.
-fn effective_method(req: &Request) -> Method {
-    if req.uri().path() == "/v1/check" {
-        for name in ["x-forwarded-method", "x-original-method"] {
-            if let Some(m) = req
-                .headers()
-                .get(name)
-                .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
-            {
-                return m;
-            }
+/// Where a reverse proxy reports the method of the request it asks `/v1/check` about.
+const FORWARDED_METHOD_HEADERS: [&str; 2] = ["x-forwarded-method", "x-original-method"];
+
+/// Whether the CSRF rule applies to the request's method. For `/v1/check` the method that counts
+/// is the one a proxy reports; when any report is present, one that does not parse or reports
+/// that disagree count as unsafe. Otherwise an attacker who can add a header (or a proxy that
+/// appends one) could turn the POST being checked into the GET that carries it.
+fn needs_csrf_check(req: &Request) -> bool {
+    if req.uri().path() != "/v1/check" {
+        return is_unsafe(req.method());
+    }
+    let mut reported: Option<Method> = None;
+    let values = FORWARDED_METHOD_HEADERS
+        .iter()
+        .flat_map(|name| req.headers().get_all(*name));
+    for value in values {
+        let Ok(method) = Method::from_bytes(value.as_bytes()) else {
+            return true;
+        };
+        match &reported {
+            Some(seen) if *seen != method => return true,
+            _ => reported = Some(method),
         }
     }
-    req.method().clone()
+    is_unsafe(reported.as_ref().unwrap_or(req.method()))
 }
 
 /// Whether the request's provenance headers name a foreign origin.
@@ -112,7 +122,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
         Some(Credential::Valid(p)) if p.via_cookie => p.session_id,
         _ => return next.run(req).await,
     };
-    if !is_unsafe(&effective_method(&req)) {
+    if !needs_csrf_check(&req) {
         return next.run(req).await;
     }
     if let Err(err) = require_same_origin(req.headers(), &state.public_origin) {

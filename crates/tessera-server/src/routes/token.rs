@@ -128,7 +128,7 @@ async fn refresh_grant(
 ) -> ApiResult<Grant> {
     let from_body = body.refresh_token.as_deref();
     let from_cookie = cookies::read(headers, state.cookies.refresh);
-    let Some(presented) = from_body.or(from_cookie) else {
+    let Some(presented) = from_body.or(from_cookie.as_deref()) else {
         return Err(ApiError::InvalidRequest(
             "missing field `refresh_token`".into(),
         ));

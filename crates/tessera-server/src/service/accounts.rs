@@ -26,7 +26,7 @@ pub async fn create_user(
         reserve_signup(state, caller).await?;
     }
     let email = Email::parse(email)?;
-    let password = Password::new(password, &state.policy)?;
+    let password = Password::new(password, &state.policy, &email)?;
     if state.store.user_by_email(&email).await?.is_some() {
         return Err(email_taken());
     }
@@ -94,7 +94,12 @@ pub async fn change_password(
     new: &str,
     caller: &Caller,
 ) -> Result<(), ApiError> {
-    let new = Password::new(new, &state.policy)?;
+    let user = state
+        .store
+        .user_by_id(user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized { bearer: false })?;
+    let new = Password::new(new, &state.policy, &user.email)?;
     let current = Password::for_login(current)
         .map_err(|_| ApiError::Forbidden("current password is incorrect"))?;
     let throttle_key = ThrottleKey::user(user_id);
@@ -106,11 +111,6 @@ pub async fn change_password(
         .reserve(&throttle_key, state.clock.as_ref())
         .await
         .map_err(rate_limited)?;
-    let user = state
-        .store
-        .user_by_id(user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized { bearer: false })?;
     let stored = user.password_hash.clone();
     let new_hash = state
         .hashing

@@ -8,6 +8,7 @@ on_every_backend!(
     cookie_requests_need_the_token_and_same_origin,
     bearer_requests_need_no_token,
     check_honours_forwarded_method,
+    check_treats_conflicting_or_garbage_forwarded_methods_as_unsafe,
     cross_origin_cookie_login_is_refused
 );
 
@@ -150,6 +151,56 @@ async fn check_honours_forwarded_method(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+async fn check_treats_conflicting_or_garbage_forwarded_methods_as_unsafe(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("ada@example.com").await;
+    let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
+    let check = |reports: &[(&'static str, &'static str)], token: Option<&str>| {
+        let mut rb = app
+            .client
+            .get(app.url("/v1/check"))
+            .header("cookie", &cookie);
+        for (name, value) in reports {
+            rb = rb.header(*name, *value);
+        }
+        if let Some(t) = token {
+            rb = rb.header("x-csrf-token", t);
+        }
+        rb.send()
+    };
+    let unsafe_reports: &[&[(&str, &str)]] = &[
+        // Conflicting reports, in both orders and both assignments.
+        &[("x-forwarded-method", "GET"), ("x-original-method", "POST")],
+        &[("x-original-method", "POST"), ("x-forwarded-method", "GET")],
+        &[("x-forwarded-method", "POST"), ("x-original-method", "GET")],
+        &[
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-method", "DELETE"),
+        ],
+        // Unparsable reports: the request's own GET must not stand in for them.
+        &[("x-forwarded-method", "G E T")],
+        &[("x-original-method", "GET, POST")],
+        &[("x-forwarded-method", "")],
+        &[
+            ("x-forwarded-method", "GET"),
+            ("x-original-method", "(none)"),
+        ],
+    ];
+    for reports in unsafe_reports {
+        let r = check(reports, None).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{reports:?}");
+        let r = check(reports, Some(&csrf)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{reports:?} with the token");
+    }
+    for reports in [
+        &[("x-forwarded-method", "GET"), ("x-original-method", "GET")][..],
+        &[("x-original-method", "HEAD")][..],
+    ] {
+        let r = check(reports, None).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{reports:?}");
+    }
 }
 
 async fn cross_origin_cookie_login_is_refused(backend: Backend) {

@@ -609,7 +609,9 @@ async fn login_upgrades_an_outdated_password_hash(backend: Backend) {
     let id: tessera_core::UserId = user["id"].as_str().unwrap().parse().unwrap();
     // Pretend the account was created under weaker parameters than the server now uses.
     let weaker = PasswordHasher::with_params(argon2::Params::new(512, 1, 1, None).unwrap());
-    let old_hash = weaker.hash(&Password::new(PASSWORD, &PasswordPolicy::default()).unwrap());
+    let owner = tessera_core::Email::parse("ada@example.com").unwrap();
+    let old_hash =
+        weaker.hash(&Password::new(PASSWORD, &PasswordPolicy::default(), &owner).unwrap());
     let now = time::OffsetDateTime::now_utc();
     app.state
         .store

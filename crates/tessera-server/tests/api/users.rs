@@ -8,7 +8,10 @@ on_every_backend!(
     sign_up_returns_the_account,
     duplicate_email_is_a_conflict_whatever_the_case,
     weak_passwords_are_refused,
+    common_repeated_and_own_email_passwords_are_refused,
+    a_new_password_may_not_be_the_email,
     bad_emails_are_refused,
+    invisible_characters_in_emails_are_refused,
     sign_up_can_be_disabled,
 );
 
@@ -73,10 +76,53 @@ async fn weak_passwords_are_refused(backend: Backend) {
     let r = app
         .post_json(
             "/v1/users",
-            &json!({ "email": "emoji@example.com", "password": "🔑".repeat(8) }),
+            &json!({ "email": "emoji@example.com", "password": "🔑🗝🔒🔓🛡🧩🎲🎯" }),
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn common_repeated_and_own_email_passwords_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (password, reason) in [
+        ("Password1!", "too common"),
+        ("qwerty12", "too common"),
+        ("sweetpea", "too common"),
+        ("aaaaaaaa", "one character repeated"),
+        ("ADA.LOVELACE@example.com", "email"),
+        ("ada.lovelace", "email"),
+    ] {
+        let r = app
+            .post_json(
+                "/v1/users",
+                &json!({ "email": "ada.lovelace@example.com", "password": password }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{password:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(reason), "{password:?}: {description}");
+    }
+}
+
+async fn a_new_password_may_not_be_the_email(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("ada@example.com").await;
+    let (token, _) = app.login_body("ada@example.com").await;
+    for new_password in ["ada@example.com", "Password1!"] {
+        let r = app
+            .client
+            .post(app.url("/v1/password"))
+            .bearer_auth(&token)
+            .json(&json!({ "current_password": PASSWORD, "new_password": new_password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{new_password:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
 }
 
 async fn bad_emails_are_refused(backend: Backend) {
@@ -104,6 +150,32 @@ async fn bad_emails_are_refused(backend: Backend) {
         StatusCode::CREATED,
         "internationalised addresses are accepted"
     );
+}
+
+async fn invisible_characters_in_emails_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("ada@example.com").await;
+    // Each renders like an existing address but would be a second account.
+    for email in [
+        "ada\u{200B}@example.com",
+        "ada@example.com\u{FEFF}",
+        "\u{202E}ada@example.com",
+        "ada@exam\u{2066}ple.com",
+    ] {
+        let r = app
+            .post_json(
+                "/v1/users",
+                &json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{email:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("invisible"));
+    }
 }
 
 async fn sign_up_can_be_disabled(backend: Backend) {

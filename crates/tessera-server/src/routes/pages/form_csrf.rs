@@ -45,9 +45,9 @@ pub struct Issued {
 pub fn issue(state: &AppState, headers: &HeaderMap) -> Issued {
     let now = state.clock.now().unix_timestamp();
     if let Some(value) = cookies::read(headers, cookie_name(state)) {
-        if issued_at(value).is_some_and(|at| age_ok(now, at, REUSE_FOR)) {
+        if issued_at(&value).is_some_and(|at| age_ok(now, at, REUSE_FOR)) {
             return Issued {
-                token: tag(state, value),
+                token: tag(state, &value),
                 set_cookie: None,
             };
         }
@@ -71,9 +71,9 @@ pub fn verify(state: &AppState, headers: &HeaderMap, presented: Option<&str>) ->
     else {
         return false;
     };
-    let fresh = issued_at(value).is_some_and(|at| age_ok(now, at, TTL));
+    let fresh = issued_at(&value).is_some_and(|at| age_ok(now, at, TTL));
     // The tag is compared even for a stale cookie: the timing does not depend on freshness.
-    let matches = constant_time_eq(presented.as_bytes(), tag(state, value).as_bytes());
+    let matches = constant_time_eq(presented.as_bytes(), tag(state, &value).as_bytes());
     fresh && matches
 }
 
