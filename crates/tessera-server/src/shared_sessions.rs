@@ -73,9 +73,10 @@ pub struct SharedStats {
 impl SharedSessions {
     /// The cache at `url`, with records trusted for [`SHARED_TTL`] or `horizon` (how long the
     /// revoked-session set remembers a revocation), whichever is shorter. Does not connect yet.
-    pub fn new(url: &str, horizon: Duration) -> Result<Self, StoreError> {
+    /// Records are authenticated under `mac_key`, a server secret kept in the store.
+    pub fn new(url: &str, horizon: Duration, mac_key: [u8; 32]) -> Result<Self, StoreError> {
         Ok(Self {
-            redis: RedisSessionCache::new(url)?,
+            redis: RedisSessionCache::new(url, mac_key)?,
             ttl: SHARED_TTL.min(horizon),
             outage: Outage::default(),
             pending: Mutex::new(HashMap::new()),

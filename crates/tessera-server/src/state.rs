@@ -65,6 +65,9 @@ pub struct ServerSecrets {
     pub csrf: [u8; 32],
     /// Refresh-token successors are derived under this key.
     pub refresh: [u8; 32],
+    /// Authenticates the shared session cache's records in Redis, so that write access to
+    /// Redis alone cannot forge a session.
+    pub shared_cache: [u8; 32],
 }
 
 impl ServerSecrets {
@@ -73,6 +76,7 @@ impl ServerSecrets {
         Ok(Self {
             csrf: Self::one(store, "csrf-v1").await?,
             refresh: Self::one(store, "refresh-successor-v1").await?,
+            shared_cache: Self::one(store, "shared-cache-mac-v1").await?,
         })
     }
 
@@ -159,7 +163,10 @@ impl AppState {
             .as_deref()
             .map(str::trim)
             .filter(|url| !url.is_empty())
-            .map(|url| SharedSessions::new(url, tokens.cfg.token_horizon()).map(Arc::new))
+            .map(|url| {
+                SharedSessions::new(url, tokens.cfg.token_horizon(), secrets.shared_cache)
+                    .map(Arc::new)
+            })
             .transpose()?;
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let cookies = crate::cookies::CookieNames::new(config.cookie_secure());

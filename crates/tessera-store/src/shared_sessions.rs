@@ -2,9 +2,11 @@
 //! needs, so that an instance whose in-process cache misses can still skip the store.
 //!
 //! Keys, under a prefix (`tessera:` unless a test picks its own):
-//! - `session:<hex>` — the record: JSON `{"v":1,…}` of the [`Session`] plus the user's email
-//!   and locked flag. `<hex>` is the SHA-256 of the session secret, which is all the store keeps
-//!   too: nothing in Redis lets anyone present the session.
+//! - `session:<hex>` — the record: JSON `{"v":2,…,"mac":…}` of the [`Session`] plus the user's
+//!   email and locked flag. `<hex>` is the SHA-256 of the session secret, which is all the store
+//!   keeps too: nothing in Redis lets anyone present the session. `mac` is an HMAC-SHA256 of the
+//!   rest under a key that lives in the store, not in Redis: whoever can write to Redis but not
+//!   read the store cannot forge a record that maps a secret of their choosing to any user.
 //! - `session-id:<uuid>` — the `<hex>` of session `<uuid>`, with the record's expiry, so that a
 //!   revocation, which knows the session id and not the secret, can find the record.
 //! - `session-revoked:<uuid>` — a mark left by [`RedisSessionCache::revoke`] for
@@ -22,6 +24,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use tessera_core::clock::to_unix_millis;
+use tessera_core::secret::{constant_time_eq, keyed_tag};
 use tessera_core::{Email, Session, SessionId, SessionKind, StoreError, TokenHash, UserId};
 use time::{Duration, OffsetDateTime};
 
@@ -33,8 +36,8 @@ use crate::redis_link::RedisLink;
 pub const REVOKED_MARK_TTL: Duration = Duration::minutes(2);
 
 /// The record format this build writes and reads. A record with another `v` is a miss, so
-/// instances of two versions can share a Redis during a rolling upgrade.
-const FORMAT_VERSION: u32 = 1;
+/// instances of two versions can share a Redis during a rolling upgrade. Version 2 added `mac`.
+const FORMAT_VERSION: u32 = 2;
 
 /// Stores the record and its id index unless the session has been revoked; 1 if stored.
 const PUT_SCRIPT: &str = r"
@@ -52,27 +55,38 @@ pub struct SharedSession {
     pub locked: bool,
 }
 
-#[derive(Debug)]
 pub struct RedisSessionCache {
     link: RedisLink,
     prefix: String,
+    /// Authenticates records; see the module comment.
+    mac_key: [u8; 32],
+}
+
+impl std::fmt::Debug for RedisSessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionCache")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedisSessionCache {
     pub const DEFAULT_PREFIX: &'static str = "tessera:";
 
-    /// The cache at `redis://…`, under [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX). Does not
-    /// connect yet.
-    pub fn new(url: &str) -> Result<Self, StoreError> {
-        Self::with_prefix(url, Self::DEFAULT_PREFIX)
+    /// The cache at `redis://…`, under [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX), its records
+    /// authenticated under `mac_key` (every instance must use the same one). Does not connect
+    /// yet.
+    pub fn new(url: &str, mac_key: [u8; 32]) -> Result<Self, StoreError> {
+        Self::with_prefix(url, Self::DEFAULT_PREFIX, mac_key)
     }
 
     /// As [`new`](Self::new) under another prefix, e.g. to keep two tests (or deployments)
     /// that share a Redis apart.
-    pub fn with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
+    pub fn with_prefix(url: &str, prefix: &str, mac_key: [u8; 32]) -> Result<Self, StoreError> {
         Ok(Self {
             link: RedisLink::new(url)?,
             prefix: prefix.to_owned(),
+            mac_key,
         })
     }
 
@@ -83,7 +97,8 @@ impl RedisSessionCache {
             .link
             .cmd(redis::cmd("GET").arg(self.record_key(hash)))
             .await?;
-        raw.map(|bytes| decode_record(&bytes, hash)).transpose()
+        raw.map(|bytes| decode_record(&bytes, hash, &self.mac_key))
+            .transpose()
     }
 
     /// Stores `entry` for `ttl`, cut to the session's own expiry as of `now`. Returns whether it
@@ -104,8 +119,9 @@ impl RedisSessionCache {
             return Ok(false);
         }
         let hex = hex(session.secret_hash.as_bytes());
-        let record =
-            serde_json::to_vec(&Record::of(entry, &hex)).map_err(StoreError::unavailable)?;
+        let record = Record::of(entry, &hex)
+            .sealed(&self.mac_key)
+            .map_err(StoreError::unavailable)?;
         let stored: i64 = self
             .link
             .cmd(
@@ -191,7 +207,7 @@ impl RedisSessionCache {
     }
 }
 
-/// Version 1 of the record. Times are Unix milliseconds, as every store keeps them.
+/// Version 2 of the record. Times are Unix milliseconds, as every store keeps them.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     v: u32,
@@ -208,6 +224,9 @@ struct Record {
     user_agent: Option<String>,
     email: String,
     locked: bool,
+    /// HMAC-SHA256 (base64url) of this record serialised with `mac` empty.
+    #[serde(default)]
+    mac: String,
 }
 
 impl Record {
@@ -228,7 +247,22 @@ impl Record {
             user_agent: s.user_agent.clone(),
             email: entry.email.as_str().to_owned(),
             locked: entry.locked,
+            mac: String::new(),
         }
+    }
+
+    /// The tag of this record with `mac` left out (serde writes the fields in declaration
+    /// order, so the same record always serialises to the same bytes).
+    fn tag(&self, key: &[u8; 32]) -> Result<String, serde_json::Error> {
+        debug_assert!(self.mac.is_empty());
+        let unsigned = serde_json::to_vec(self)?;
+        Ok(keyed_tag(key, &[b"tessera shared session v2", &unsigned]))
+    }
+
+    /// The bytes to store: the record with its tag.
+    fn sealed(mut self, key: &[u8; 32]) -> Result<Vec<u8>, serde_json::Error> {
+        self.mac = self.tag(key)?;
+        serde_json::to_vec(&self)
     }
 }
 
@@ -238,7 +272,11 @@ struct Version {
     v: u32,
 }
 
-fn decode_record(bytes: &[u8], hash: &TokenHash) -> Result<SharedSession, StoreError> {
+fn decode_record(
+    bytes: &[u8],
+    hash: &TokenHash,
+    mac_key: &[u8; 32],
+) -> Result<SharedSession, StoreError> {
     const WHAT: &str = "shared session record";
     let version: Version = serde_json::from_slice(bytes)
         .map_err(|_| decode::corrupt(WHAT, "not a versioned record"))?;
@@ -248,8 +286,16 @@ fn decode_record(bytes: &[u8], hash: &TokenHash) -> Result<SharedSession, StoreE
             version.v
         )));
     }
-    let r: Record =
+    let mut r: Record =
         serde_json::from_slice(bytes).map_err(|e| decode::corrupt(WHAT, &e.to_string()))?;
+    // Nothing in a record is believed before its tag checks out: not written by an instance.
+    let presented = std::mem::take(&mut r.mac);
+    let expected = r
+        .tag(mac_key)
+        .map_err(|e| decode::corrupt(WHAT, &e.to_string()))?;
+    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        return Err(decode::corrupt(WHAT, "its tag does not match"));
+    }
     let secret_hash = unhex(&r.secret_hash)
         .map(TokenHash)
         .ok_or_else(|| decode::corrupt(WHAT, "secret_hash is not a hex SHA-256"))?;
@@ -310,28 +356,72 @@ mod tests {
         }
     }
 
+    const KEY: [u8; 32] = [7; 32];
+
+    fn sealed(entry: &SharedSession) -> Vec<u8> {
+        Record::of(entry, &hex(entry.session.secret_hash.as_bytes()))
+            .sealed(&KEY)
+            .unwrap()
+    }
+
     #[test]
     fn records_round_trip() {
         let entry = entry();
-        let hash = entry.session.secret_hash;
-        let bytes = serde_json::to_vec(&Record::of(&entry, &hex(hash.as_bytes()))).unwrap();
-        assert!(bytes.starts_with(br#"{"v":1,"#));
-        assert_eq!(decode_record(&bytes, &hash).unwrap(), entry);
+        let bytes = sealed(&entry);
+        assert!(bytes.starts_with(br#"{"v":2,"#));
+        assert_eq!(
+            decode_record(&bytes, &entry.session.secret_hash, &KEY).unwrap(),
+            entry
+        );
     }
 
     #[test]
     fn a_record_under_the_wrong_key_is_refused() {
         let entry = entry();
-        let bytes = serde_json::to_vec(&Record::of(
-            &entry,
-            &hex(entry.session.secret_hash.as_bytes()),
-        ))
-        .unwrap();
         let other = TokenHash::of("another secret");
         assert!(matches!(
-            decode_record(&bytes, &other),
+            decode_record(&sealed(&entry), &other, &KEY),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_record_not_sealed_under_our_key_is_refused() {
+        // What someone who can write to Redis, but not read the store, can produce: a
+        // well-formed record naming any user, with no tag, or a tag under another key, or a
+        // sealed record with one field changed.
+        let entry = entry();
+        let hash = entry.session.secret_hash;
+        let unsealed = serde_json::to_vec(&Record::of(&entry, &hex(hash.as_bytes()))).unwrap();
+        let other_key = Record::of(&entry, &hex(hash.as_bytes()))
+            .sealed(&[8; 32])
+            .unwrap();
+        let good = String::from_utf8(sealed(&entry)).unwrap();
+        let unlocked = SharedSession {
+            locked: true,
+            ..entry.clone()
+        };
+        let flipped = String::from_utf8(sealed(&unlocked))
+            .unwrap()
+            .replace(r#""locked":true"#, r#""locked":false"#);
+        let other_user = good.replace(
+            &entry.session.user_id.0.to_string(),
+            &uuid::Uuid::new_v4().to_string(),
+        );
+        for (what, bytes) in [
+            ("no tag", unsealed),
+            ("another key's tag", other_key),
+            ("the lock flag flipped", flipped.into_bytes()),
+            ("another user", other_user.into_bytes()),
+        ] {
+            assert!(
+                matches!(
+                    decode_record(&bytes, &hash, &KEY),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{what}"
+            );
+        }
     }
 
     #[test]
@@ -347,7 +437,7 @@ mod tests {
 
     #[test]
     fn keys_are_namespaced() {
-        let cache = RedisSessionCache::new("redis://127.0.0.1:1/").unwrap();
+        let cache = RedisSessionCache::new("redis://127.0.0.1:1/", KEY).unwrap();
         let entry = entry();
         let key = cache.record_key(&entry.session.secret_hash);
         assert_eq!(key.len(), "tessera:session:".len() + 64);

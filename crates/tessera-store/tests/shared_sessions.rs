@@ -22,7 +22,7 @@ async fn setup() -> Option<(RedisSessionCache, MultiplexedConnection)> {
         return None;
     }
     let prefix = format!("tessera:test:{}:", Uuid::new_v4().simple());
-    let cache = RedisSessionCache::with_prefix(SHARED_REDIS, &prefix).expect("cache");
+    let cache = RedisSessionCache::with_prefix(SHARED_REDIS, &prefix, [7; 32]).expect("cache");
     let conn = redis::Client::open(SHARED_REDIS)
         .expect("client")
         .get_multiplexed_async_connection()
@@ -84,7 +84,7 @@ async fn records_round_trip_with_a_ttl_and_an_id_index() {
 
     let record_key = cache.record_key(&hash);
     let raw = raw_get(&mut conn, &record_key).await.expect("record");
-    assert!(raw.starts_with(r#"{"v":1,"#), "{raw}");
+    assert!(raw.starts_with(r#"{"v":2,"#), "{raw}");
     assert!(raw.contains(entry.email.as_str()), "{raw}");
     let ttl = pttl(&mut conn, &record_key).await;
     assert!(
@@ -222,7 +222,7 @@ async fn garbage_is_an_error_never_a_hit() {
     for (what, value) in [
         ("bytes that are not JSON", b"\xff\xfe garbage".to_vec()),
         ("JSON without a version", br#"{"id":"x"}"#.to_vec()),
-        ("a v1 record missing fields", br#"{"v":1}"#.to_vec()),
+        ("a v2 record missing fields", br#"{"v":2}"#.to_vec()),
         ("a record naming another hash", tampered_hash.into_bytes()),
         ("a record with an invalid email", bad_email.into_bytes()),
         ("an empty value", Vec::new()),
@@ -250,8 +250,8 @@ async fn another_format_version_is_a_miss() {
     let key = cache.record_key(&hash);
     assert!(cache.put(&entry, now, TTL).await.expect("put"));
     let good = raw_get(&mut conn, &key).await.expect("record");
-    for version in ["0", "2", "\"1\""] {
-        let other = good.replacen(r#""v":1"#, &format!(r#""v":{version}"#), 1);
+    for version in ["0", "1", "3", "\"2\""] {
+        let other = good.replacen(r#""v":2"#, &format!(r#""v":{version}"#), 1);
         raw_set(&mut conn, &key, other.as_bytes()).await;
         match cache.get(&hash).await {
             Err(StoreError::Corrupt(msg)) => println!("v={version}: {msg}"),
@@ -264,7 +264,7 @@ async fn another_format_version_is_a_miss() {
 #[tokio::test]
 async fn an_unreachable_redis_is_an_error() {
     // Nothing listens on port 1; callers answer from the store on this error.
-    let cache = RedisSessionCache::new("redis://127.0.0.1:1/").expect("a valid URL");
+    let cache = RedisSessionCache::new("redis://127.0.0.1:1/", [7; 32]).expect("a valid URL");
     let now = now_millis();
     let entry = entry(now);
     let got = tokio::time::timeout(PATIENCE, cache.get(&entry.session.secret_hash))

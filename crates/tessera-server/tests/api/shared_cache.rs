@@ -48,7 +48,8 @@ impl Redis {
             .expect("connection");
         Self {
             conn,
-            keys: RedisSessionCache::new(url).expect("key layout"),
+            // Only for the key layout: nothing is read through it.
+            keys: RedisSessionCache::new(url, [0; 32]).expect("key layout"),
         }
     }
 
@@ -161,7 +162,7 @@ async fn a_session_read_from_the_store_on_a_is_served_on_b_from_redis() {
     );
     for secret in [&token, &cookie_secret] {
         let record = pair.redis.record(secret).await.expect("a record in Redis");
-        assert!(record.starts_with(br#"{"v":1,"#));
+        assert!(record.starts_with(br#"{"v":2,"#));
         assert!(!String::from_utf8_lossy(&record).contains(secret.as_str()));
         let ttl = pair
             .redis
@@ -221,6 +222,40 @@ async fn a_session_read_from_the_store_on_a_is_served_on_b_from_redis() {
         metrics.contains(r#"tessera_session_cache_total{result="shared_hit"}"#),
         "{metrics}"
     );
+}
+
+/// Someone who can write to Redis but not read the store copies a real record, points it at a
+/// secret of their own choosing and stores it under that secret's key: neither instance
+/// accepts it, because the record's tag is under a key that lives in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_forged_in_redis_does_not_open_a_session() {
+    let Some(pair) = Pair::start("").await else {
+        return;
+    };
+    let (a, b) = (&pair.a, &pair.b);
+    let email = unique_email();
+    a.create_user(&email).await;
+    let (token, _) = tss_session(a, &email).await;
+    assert_eq!(check(a, &bearer(&token)).await, StatusCode::OK);
+    let genuine = pair.redis.record(&token).await.expect("a record in Redis");
+
+    let chosen = format!("tss_{}", "A".repeat(43));
+    let real_hex = pair.redis.keys.record_key(&TokenHash::of(&token));
+    let chosen_hex = pair.redis.keys.record_key(&TokenHash::of(&chosen));
+    let hex_of = |key: &str| key[key.len() - 64..].to_owned();
+    let forged = String::from_utf8(genuine)
+        .unwrap()
+        .replace(&hex_of(&real_hex), &hex_of(&chosen_hex));
+    pair.redis.restore(&chosen, forged.as_bytes()).await;
+    // And with the tag stripped, as a forger without the key would write it.
+    let mut untagged: Value = serde_json::from_str(&forged).unwrap();
+    untagged.as_object_mut().unwrap().remove("mac");
+    for record in [forged.clone(), untagged.to_string()] {
+        pair.redis.restore(&chosen, record.as_bytes()).await;
+        for app in [a, b] {
+            assert_eq!(check(app, &bearer(&chosen)).await, StatusCode::UNAUTHORIZED);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
