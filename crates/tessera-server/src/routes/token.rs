@@ -34,7 +34,7 @@ pub struct TokenRequest {
     scope: Option<String>,
     client_id: Option<String>,
     /// Unlike `POST /v1/session`, the token endpoint answers in the body unless asked for
-    /// cookies: its usual clients are not browsers.
+    /// cookies: its usual clients are not browsers. A refresh by cookie ignores it.
     transport: Option<Transport>,
     csrf_token: Option<String>,
 }
@@ -83,19 +83,22 @@ pub async fn token(
         // tokens carrying scopes a resource server might trust.
         return Err(ApiError::InvalidScope);
     }
-    let grant = match body.grant_type.as_deref() {
+    let (grant, transport) = match body.grant_type.as_deref() {
         None => {
             return Err(ApiError::InvalidRequest(
                 "missing field `grant_type`".into(),
             ))
         }
-        Some("password") => password_grant(&state, &caller, &headers, &body, &client_id).await?,
+        Some("password") => (
+            password_grant(&state, &caller, &headers, &body, &client_id).await?,
+            body.transport(),
+        ),
         Some("refresh_token") => {
             refresh_grant(&state, &caller, &headers, &body, &client_id).await?
         }
         Some(_) => return Err(ApiError::UnsupportedGrantType),
     };
-    Ok(grant_response(&state, &grant, body.transport()))
+    Ok(grant_response(&state, &grant, transport))
 }
 
 async fn password_grant(
@@ -119,13 +122,16 @@ async fn password_grant(
     Ok(grant)
 }
 
+/// The grant and how to answer it. A refresh token that came as the cookie gets its successor as
+/// cookies whatever `transport` says: in the body, script could read both tokens, and the
+/// browser would keep sending the spent cookie until its next refresh tripped reuse detection.
 async fn refresh_grant(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     body: &TokenRequest,
     client_id: &str,
-) -> ApiResult<Grant> {
+) -> ApiResult<(Grant, Transport)> {
     let from_body = body.refresh_token.as_deref();
     let from_cookie = cookies::read(headers, state.cookies.refresh);
     let Some(presented) = from_body.or(from_cookie) else {
@@ -136,12 +142,16 @@ async fn refresh_grant(
     let Some(secret) = SecretToken::parse(TokenKind::Refresh, presented) else {
         return Err(ApiError::InvalidGrant);
     };
-    if from_body.is_none() {
+    let transport = if from_body.is_none() {
         // The browser attached the cookie on its own: the same CSRF rule as every cookie
         // request, checked before the token is spent.
         check_cookie_refresh_csrf(state, headers, body, &secret).await?;
-    }
-    tokens::refresh_grant(state, &secret, client_id, caller).await
+        Transport::Cookie
+    } else {
+        body.transport()
+    };
+    let grant = tokens::refresh_grant(state, &secret, client_id, caller).await?;
+    Ok((grant, transport))
 }
 
 async fn check_cookie_refresh_csrf(

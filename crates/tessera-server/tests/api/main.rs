@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod cluster;
+mod cookie_refresh;
 mod csrf;
 mod errors;
 mod ops;
