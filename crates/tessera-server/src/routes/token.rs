@@ -17,11 +17,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
 use crate::routes::session::Transport;
 use crate::service::clients;
-use crate::service::tokens::{self, Grant};
+use crate::service::tokens::{self, Grant, DEFAULT_CLIENT_ID};
 use crate::state::AppState;
 
-/// The client id put in `client_id` when a first-party client does not name itself.
-const DEFAULT_CLIENT_ID: &str = "first-party";
 const CLIENT_ID_MAX_CHARS: usize = 100;
 
 #[derive(Debug, Deserialize)]
@@ -171,8 +169,27 @@ async fn check_cookie_refresh_csrf(
     csrf::require_token(&state.secrets.csrf, session_id, presented)
 }
 
-fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Response {
-    let now = state.clock.now();
+/// The two token cookies of cookie transport.
+pub(crate) fn grant_cookies(state: &AppState, grant: &Grant) -> Vec<HeaderValue> {
+    let names = &state.cookies;
+    let refresh_max_age = (grant.refresh.expires_at - state.clock.now()).whole_seconds();
+    vec![
+        names.set(
+            names.access,
+            &grant.access.token,
+            "/",
+            state.tokens.cfg.access_ttl.whole_seconds(),
+        ),
+        names.set(
+            names.refresh,
+            grant.refresh.secret.expose(),
+            REFRESH_COOKIE_PATH,
+            refresh_max_age,
+        ),
+    ]
+}
+
+pub(crate) fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Response {
     // The configured lifetime: `exp` is whole seconds, so `exp - now` would read 299 for a
     // five-minute token issued mid-second.
     let expires_in = state.tokens.cfg.access_ttl.whole_seconds();
@@ -186,27 +203,14 @@ fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Resp
             }),
             Vec::new(),
         ),
-        Transport::Cookie => {
-            let names = &state.cookies;
-            let refresh_max_age = (grant.refresh.expires_at - now).whole_seconds();
-            let cookies = vec![
-                names.set(names.access, &grant.access.token, "/", expires_in),
-                names.set(
-                    names.refresh,
-                    grant.refresh.secret.expose(),
-                    REFRESH_COOKIE_PATH,
-                    refresh_max_age,
-                ),
-            ];
-            token_response(
-                json!({
-                    "token_type": "Bearer",
-                    "expires_in": expires_in,
-                    "csrf_token": csrf::token_for(&state.secrets.csrf, grant.refresh.session_id),
-                }),
-                cookies,
-            )
-        }
+        Transport::Cookie => token_response(
+            json!({
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "csrf_token": csrf::token_for(&state.secrets.csrf, grant.refresh.session_id),
+            }),
+            grant_cookies(state, grant),
+        ),
     }
 }
 

@@ -289,6 +289,45 @@ pub async fn revoke(
     Ok(revoked)
 }
 
+/// Replaces the caller's session `old` with a new one of the same kind: new id, new secret, the
+/// old one ended through the normal revoke path (its refresh tokens and access tokens die with
+/// it). The old one ends first, so the per-user session cap never counts both.
+pub async fn rotate(
+    state: &AppState,
+    user_id: UserId,
+    old: SessionId,
+    kind: SessionKind,
+    caller: &Caller,
+) -> Result<(Session, SecretToken), ApiError> {
+    revoke(state, old, user_id, "session_rotated", Some(caller)).await?;
+    open_session(state, user_id, kind, caller).await
+}
+
+/// Ends the session whose cookie this browser sent along with a cookie login that has just
+/// opened `replaced_by` (ASVS 7.2.4): the browser is about to overwrite that cookie, so the old
+/// session would otherwise live on unseen. Only a secret that resolves to a live cookie session
+/// counts; anything else the browser sent is ignored.
+pub async fn end_replaced(
+    state: &AppState,
+    presented_cookie: Option<&str>,
+    replaced_by: SessionId,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let Some(secret) = presented_cookie.and_then(|v| SecretToken::parse(TokenKind::Session, v))
+    else {
+        return Ok(());
+    };
+    let Some(entry) = authenticate(state, &secret).await? else {
+        return Ok(());
+    };
+    let old = &entry.session;
+    if old.kind != SessionKind::Cookie || old.id == replaced_by {
+        return Ok(());
+    }
+    revoke(state, old.id, old.user_id, "session_replaced", Some(caller)).await?;
+    Ok(())
+}
+
 /// Ends every session of `user` except `keep`.
 pub async fn revoke_all(
     state: &AppState,
