@@ -229,7 +229,34 @@ pub async fn open_session(
     };
     let session = lifetimes.open(user_id, kind, secret.hash(), client, now);
     state.store.create_session(&session).await?;
+    end_sessions_over_cap(state, user_id, session.id, caller).await?;
     Ok((session, secret))
+}
+
+/// `session.max_per_user`: when a new session puts the user over the cap, the oldest ones end
+/// (by login time), through the normal revoke path so their tokens die and the feed carries it.
+/// Bounds the sessions — and the work of listing them — one account can pile up.
+/// Concurrent logins each end the oldest beyond the cap, so they agree on which ones go.
+async fn end_sessions_over_cap(
+    state: &AppState,
+    user_id: UserId,
+    new: SessionId,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let cap = state.config.session.max_per_user as usize;
+    if cap == 0 {
+        return Ok(());
+    }
+    let mut live = list_live(state, user_id).await?;
+    if live.len() <= cap {
+        return Ok(());
+    }
+    live.sort_by_key(|s| (s.created_at, s.id.0));
+    let excess = live.len() - cap;
+    for old in live.iter().filter(|s| s.id != new).take(excess) {
+        revoke(state, old.id, user_id, "session_evicted", Some(caller)).await?;
+    }
+    Ok(())
 }
 
 async fn check_throttles(

@@ -9,6 +9,7 @@ mod csrf;
 mod errors;
 mod ops;
 mod pages;
+mod session_cap;
 mod session_rotation;
 mod sessions;
 mod shared_cache;
