@@ -49,6 +49,8 @@ pub struct Principal {
     pub email: Option<Email>,
     /// When this credential stops working at the latest.
     pub expires_at: OffsetDateTime,
+    /// The `client_id` claim of an access token, kept when a password change reissues tokens.
+    pub client_id: Option<String>,
 }
 
 /// What the middleware found; stored in the request extensions.
@@ -148,6 +150,7 @@ async fn session_principal(
         expires_at: entry.session.idle_expires_at.min(entry.session.expires_at),
         email: Some(entry.email.clone()),
         session: Some(entry.session.clone()),
+        client_id: None,
     }))
 }
 

@@ -99,6 +99,9 @@ pub struct SessionConfig {
     pub absolute_timeout: Dur,
     /// How often expired and long-revoked sessions are deleted.
     pub sweep_interval: Dur,
+    /// Most live sessions one user may hold (all kinds); a login beyond it ends the oldest.
+    /// 0 means no cap.
+    pub max_per_user: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -212,6 +215,7 @@ impl Default for SessionConfig {
             idle_timeout: Dur(Duration::minutes(30)),
             absolute_timeout: Dur(Duration::hours(12)),
             sweep_interval: Dur(Duration::minutes(5)),
+            max_per_user: 100,
         }
     }
 }
@@ -303,6 +307,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "session.idle_timeout",
     "session.absolute_timeout",
     "session.sweep_interval",
+    "session.max_per_user",
     "cookie.secure",
     "token.access_ttl",
     "token.refresh_ttl",
@@ -584,6 +589,7 @@ mod tests {
         assert_eq!(c.store.url, "sqlite://tessera.db");
         assert_eq!(c.session.idle_timeout.0, Duration::minutes(30));
         assert_eq!(c.session.absolute_timeout.0, Duration::hours(12));
+        assert_eq!(c.session.max_per_user, 100);
         assert_eq!(c.token.access_ttl.0, Duration::minutes(5));
         assert_eq!(c.token.refresh_ttl.0, Duration::days(30));
         assert_eq!(c.token.algorithm, "EdDSA");

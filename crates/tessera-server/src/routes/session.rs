@@ -1,20 +1,23 @@
 //! Session-based authentication: login, current session, logout, device list, password change.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_core::session::SessionLifetimes;
-use tessera_core::{SessionId, SessionKind};
+use tessera_core::{SecretToken, Session, SessionId, SessionKind};
 
 use crate::auth::Authenticated;
+use crate::cookies;
 use crate::csrf;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
+use crate::routes::token;
 use crate::routes::views::SessionView;
-use crate::service::{accounts, sessions};
+use crate::service::accounts::{self, Successor};
+use crate::service::sessions;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -63,11 +66,9 @@ pub async fn login(
         }))
         .into_response(),
         Transport::Cookie => {
-            let max_age = SessionLifetimes::max_age_seconds(&login.session, state.clock.now());
-            let cookie =
-                state
-                    .cookies
-                    .set(state.cookies.session, login.secret.expose(), "/", max_age);
+            let replaced = cookies::read(&headers, state.cookies.session);
+            sessions::end_replaced(&state, replaced.as_deref(), login.session.id, &caller).await?;
+            let cookie = session_cookie(&state, &login.session, &login.secret);
             (
                 [(header::SET_COOKIE, cookie)],
                 Json(json!({ "session": view, "csrf_token": csrf_token })),
@@ -75,6 +76,26 @@ pub async fn login(
                 .into_response()
         }
     })
+}
+
+/// The session cookie for a new cookie session, as every cookie login sets it.
+pub(crate) fn session_cookie(
+    state: &AppState,
+    session: &Session,
+    secret: &SecretToken,
+) -> HeaderValue {
+    let max_age = SessionLifetimes::max_age_seconds(session, state.clock.now());
+    state
+        .cookies
+        .set(state.cookies.session, secret.expose(), "/", max_age)
+}
+
+/// The `Set-Cookie` values that hand a cookie caller its successor after a password change.
+pub(crate) fn successor_cookies(state: &AppState, successor: &Successor) -> Vec<HeaderValue> {
+    match successor {
+        Successor::Session(session, secret) => vec![session_cookie(state, session, secret)],
+        Successor::Tokens(grant) => token::grant_cookies(state, grant),
+    }
 }
 
 pub async fn current(
@@ -192,15 +213,30 @@ pub async fn change_password(
     caller: Caller,
     Authenticated(p): Authenticated,
     Input(body): Input<ChangePassword>,
-) -> ApiResult<StatusCode> {
-    accounts::change_password(
+) -> ApiResult<Response> {
+    let successor = accounts::change_password_and_rotate(
         &state,
-        p.user_id,
-        p.session_id,
+        &p,
         &body.current_password,
         &body.new_password,
         &caller,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    // A cookie caller gets its successor as cookies and keeps the 204 (its new CSRF token comes
+    // from `GET /v1/session`); a header caller cannot be handed a new credential but in a body.
+    if p.via_cookie {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        for cookie in successor_cookies(&state, &successor) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        return Ok(response);
+    }
+    Ok(match successor {
+        Successor::Session(session, secret) => Json(json!({
+            "session": SessionView::new(&session, Some(session.id)),
+            "session_token": secret.expose(),
+        }))
+        .into_response(),
+        Successor::Tokens(grant) => token::grant_response(&state, &grant, Transport::Body),
+    })
 }

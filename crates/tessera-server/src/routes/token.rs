@@ -17,11 +17,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
 use crate::routes::session::Transport;
 use crate::service::clients;
-use crate::service::tokens::{self, Grant};
+use crate::service::tokens::{self, Grant, DEFAULT_CLIENT_ID};
 use crate::state::AppState;
 
-/// The client id put in `client_id` when a first-party client does not name itself.
-const DEFAULT_CLIENT_ID: &str = "first-party";
 const CLIENT_ID_MAX_CHARS: usize = 100;
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +32,7 @@ pub struct TokenRequest {
     scope: Option<String>,
     client_id: Option<String>,
     /// Unlike `POST /v1/session`, the token endpoint answers in the body unless asked for
-    /// cookies: its usual clients are not browsers.
+    /// cookies: its usual clients are not browsers. A refresh by cookie ignores it.
     transport: Option<Transport>,
     csrf_token: Option<String>,
 }
@@ -83,19 +81,22 @@ pub async fn token(
         // tokens carrying scopes a resource server might trust.
         return Err(ApiError::InvalidScope);
     }
-    let grant = match body.grant_type.as_deref() {
+    let (grant, transport) = match body.grant_type.as_deref() {
         None => {
             return Err(ApiError::InvalidRequest(
                 "missing field `grant_type`".into(),
             ))
         }
-        Some("password") => password_grant(&state, &caller, &headers, &body, &client_id).await?,
+        Some("password") => (
+            password_grant(&state, &caller, &headers, &body, &client_id).await?,
+            body.transport(),
+        ),
         Some("refresh_token") => {
             refresh_grant(&state, &caller, &headers, &body, &client_id).await?
         }
         Some(_) => return Err(ApiError::UnsupportedGrantType),
     };
-    Ok(grant_response(&state, &grant, body.transport()))
+    Ok(grant_response(&state, &grant, transport))
 }
 
 async fn password_grant(
@@ -119,13 +120,16 @@ async fn password_grant(
     Ok(grant)
 }
 
+/// The grant and how to answer it. A refresh token that came as the cookie gets its successor as
+/// cookies whatever `transport` says: in the body, script could read both tokens, and the
+/// browser would keep sending the spent cookie until its next refresh tripped reuse detection.
 async fn refresh_grant(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     body: &TokenRequest,
     client_id: &str,
-) -> ApiResult<Grant> {
+) -> ApiResult<(Grant, Transport)> {
     let from_body = body.refresh_token.as_deref();
     let from_cookie = cookies::read(headers, state.cookies.refresh);
     let Some(presented) = from_body.or(from_cookie.as_deref()) else {
@@ -136,12 +140,16 @@ async fn refresh_grant(
     let Some(secret) = SecretToken::parse(TokenKind::Refresh, presented) else {
         return Err(ApiError::InvalidGrant);
     };
-    if from_body.is_none() {
+    let transport = if from_body.is_none() {
         // The browser attached the cookie on its own: the same CSRF rule as every cookie
         // request, checked before the token is spent.
         check_cookie_refresh_csrf(state, headers, body, &secret).await?;
-    }
-    tokens::refresh_grant(state, &secret, client_id, caller).await
+        Transport::Cookie
+    } else {
+        body.transport()
+    };
+    let grant = tokens::refresh_grant(state, &secret, client_id, caller).await?;
+    Ok((grant, transport))
 }
 
 async fn check_cookie_refresh_csrf(
@@ -161,8 +169,27 @@ async fn check_cookie_refresh_csrf(
     csrf::require_token(&state.secrets.csrf, session_id, presented)
 }
 
-fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Response {
-    let now = state.clock.now();
+/// The two token cookies of cookie transport.
+pub(crate) fn grant_cookies(state: &AppState, grant: &Grant) -> Vec<HeaderValue> {
+    let names = &state.cookies;
+    let refresh_max_age = (grant.refresh.expires_at - state.clock.now()).whole_seconds();
+    vec![
+        names.set(
+            names.access,
+            &grant.access.token,
+            "/",
+            state.tokens.cfg.access_ttl.whole_seconds(),
+        ),
+        names.set(
+            names.refresh,
+            grant.refresh.secret.expose(),
+            REFRESH_COOKIE_PATH,
+            refresh_max_age,
+        ),
+    ]
+}
+
+pub(crate) fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Response {
     // The configured lifetime: `exp` is whole seconds, so `exp - now` would read 299 for a
     // five-minute token issued mid-second.
     let expires_in = state.tokens.cfg.access_ttl.whole_seconds();
@@ -176,27 +203,14 @@ fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Resp
             }),
             Vec::new(),
         ),
-        Transport::Cookie => {
-            let names = &state.cookies;
-            let refresh_max_age = (grant.refresh.expires_at - now).whole_seconds();
-            let cookies = vec![
-                names.set(names.access, &grant.access.token, "/", expires_in),
-                names.set(
-                    names.refresh,
-                    grant.refresh.secret.expose(),
-                    REFRESH_COOKIE_PATH,
-                    refresh_max_age,
-                ),
-            ];
-            token_response(
-                json!({
-                    "token_type": "Bearer",
-                    "expires_in": expires_in,
-                    "csrf_token": csrf::token_for(&state.secrets.csrf, grant.refresh.session_id),
-                }),
-                cookies,
-            )
-        }
+        Transport::Cookie => token_response(
+            json!({
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "csrf_token": csrf::token_for(&state.secrets.csrf, grant.refresh.session_id),
+            }),
+            grant_cookies(state, grant),
+        ),
     }
 }
 

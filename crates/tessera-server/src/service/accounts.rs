@@ -4,11 +4,13 @@ use serde_json::json;
 use tessera_core::password::Verification;
 use tessera_core::throttle::ThrottleKey;
 use tessera_core::types::Password;
-use tessera_core::{Email, User, UserId};
+use tessera_core::{Email, SecretToken, Session, SessionKind, User, UserId};
 
+use crate::auth::{AuthMethod, Principal};
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::service::sessions;
+use crate::service::tokens::{self, Grant};
 use crate::state::AppState;
 use crate::throttle::rate_limited;
 
@@ -147,6 +149,41 @@ pub async fn change_password(
         )
         .await;
     Ok(())
+}
+
+/// The caller's new credential after a password change.
+#[derive(Debug)]
+pub enum Successor {
+    /// A cookie or `tss_` session: the new session and its secret.
+    Session(Session, SecretToken),
+    /// A token session: a new refresh family and access token for the new session.
+    Tokens(Grant),
+}
+
+/// A password change by an authenticated caller: [`change_password`], then the caller's own
+/// session is rotated (new id, new secret, old one ended). The change re-authenticated the
+/// caller; whoever copied the old session secret or a token of it must not keep it.
+pub async fn change_password_and_rotate(
+    state: &AppState,
+    caller_principal: &Principal,
+    current: &str,
+    new: &str,
+    caller: &Caller,
+) -> Result<Successor, ApiError> {
+    let p = caller_principal;
+    change_password(state, p.user_id, p.session_id, current, new, caller).await?;
+    let kind = match p.method {
+        AuthMethod::Cookie => SessionKind::Cookie,
+        AuthMethod::SessionToken => SessionKind::Header,
+        AuthMethod::AccessToken => SessionKind::Token,
+    };
+    let (session, secret) = sessions::rotate(state, p.user_id, p.session_id, kind, caller).await?;
+    if kind != SessionKind::Token {
+        return Ok(Successor::Session(session, secret));
+    }
+    let client_id = p.client_id.as_deref().unwrap_or(tokens::DEFAULT_CLIENT_ID);
+    let grant = tokens::issue_grant(state, p.user_id, session.id, client_id).await?;
+    Ok(Successor::Tokens(grant))
 }
 
 /// Locks or unlocks an account. Locking ends every session and with it every credential.

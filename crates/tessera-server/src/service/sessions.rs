@@ -235,7 +235,34 @@ pub async fn open_session(
     };
     let session = lifetimes.open(user_id, kind, secret.hash(), client, now);
     state.store.create_session(&session).await?;
+    end_sessions_over_cap(state, user_id, session.id, caller).await?;
     Ok((session, secret))
+}
+
+/// `session.max_per_user`: when a new session puts the user over the cap, the oldest ones end
+/// (by login time), through the normal revoke path so their tokens die and the feed carries it.
+/// Bounds the sessions — and the work of listing them — one account can pile up.
+/// Concurrent logins each end the oldest beyond the cap, so they agree on which ones go.
+async fn end_sessions_over_cap(
+    state: &AppState,
+    user_id: UserId,
+    new: SessionId,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let cap = state.config.session.max_per_user as usize;
+    if cap == 0 {
+        return Ok(());
+    }
+    let mut live = list_live(state, user_id).await?;
+    if live.len() <= cap {
+        return Ok(());
+    }
+    live.sort_by_key(|s| (s.created_at, s.id.0));
+    let excess = live.len() - cap;
+    for old in live.iter().filter(|s| s.id != new).take(excess) {
+        revoke(state, old.id, user_id, "session_evicted", Some(caller)).await?;
+    }
+    Ok(())
 }
 
 /// Counts this login attempt on every login throttle before any hashing work, and refuses it
@@ -305,6 +332,45 @@ pub async fn revoke(
             .await;
     }
     Ok(revoked)
+}
+
+/// Replaces the caller's session `old` with a new one of the same kind: new id, new secret, the
+/// old one ended through the normal revoke path (its refresh tokens and access tokens die with
+/// it). The old one ends first, so the per-user session cap never counts both.
+pub async fn rotate(
+    state: &AppState,
+    user_id: UserId,
+    old: SessionId,
+    kind: SessionKind,
+    caller: &Caller,
+) -> Result<(Session, SecretToken), ApiError> {
+    revoke(state, old, user_id, "session_rotated", Some(caller)).await?;
+    open_session(state, user_id, kind, caller).await
+}
+
+/// Ends the session whose cookie this browser sent along with a cookie login that has just
+/// opened `replaced_by` (ASVS 7.2.4): the browser is about to overwrite that cookie, so the old
+/// session would otherwise live on unseen. Only a secret that resolves to a live cookie session
+/// counts; anything else the browser sent is ignored.
+pub async fn end_replaced(
+    state: &AppState,
+    presented_cookie: Option<&str>,
+    replaced_by: SessionId,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let Some(secret) = presented_cookie.and_then(|v| SecretToken::parse(TokenKind::Session, v))
+    else {
+        return Ok(());
+    };
+    let Some(entry) = authenticate(state, &secret).await? else {
+        return Ok(());
+    };
+    let old = &entry.session;
+    if old.kind != SessionKind::Cookie || old.id == replaced_by {
+        return Ok(());
+    }
+    revoke(state, old.id, old.user_id, "session_replaced", Some(caller)).await?;
+    Ok(())
 }
 
 /// Ends every session of `user` except `keep`.

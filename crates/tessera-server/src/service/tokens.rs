@@ -27,6 +27,9 @@ use crate::extract::Caller;
 use crate::service::sessions;
 use crate::state::AppState;
 
+/// The client id put in `client_id` when a first-party client does not name itself.
+pub const DEFAULT_CLIENT_ID: &str = "first-party";
+
 /// Everything the token endpoints and the JWT check need.
 #[derive(Debug)]
 pub struct TokenService {
@@ -172,6 +175,7 @@ pub fn access_principal(state: &AppState, token: &str, from_cookie: bool) -> Opt
             session: None,
             email: None,
             expires_at: claims.expires_at(),
+            client_id: Some(claims.client_id),
         }),
         Err(reason) => {
             metrics::counter!("tessera_access_token_rejected_total", "reason" => reason.as_str())
@@ -234,23 +238,31 @@ pub async fn password_grant(
     caller: &Caller,
 ) -> Result<(Grant, Session), ApiError> {
     let login = sessions::login(state, username, password, SessionKind::Token, caller).await?;
-    let now = state.clock.now();
+    let grant = issue_grant(state, login.user.id, login.session.id, client_id).await?;
+    Ok((grant, login.session))
+}
+
+/// The first refresh token of a new family for a freshly opened token session, and an access
+/// token.
+pub async fn issue_grant(
+    state: &AppState,
+    user_id: UserId,
+    session_id: SessionId,
+    client_id: &str,
+) -> Result<Grant, ApiError> {
     let family = refresh::issue_family(
         state.store.as_ref(),
-        login.session.id,
-        login.user.id,
-        now,
+        session_id,
+        user_id,
+        state.clock.now(),
         &state.tokens.refresh,
     )
     .await?;
-    let access = issue_access(state, login.user.id, login.session.id, client_id)?;
-    Ok((
-        Grant {
-            access,
-            refresh: family,
-        },
-        login.session,
-    ))
+    let access = issue_access(state, user_id, session_id, client_id)?;
+    Ok(Grant {
+        access,
+        refresh: family,
+    })
 }
 
 /// The session a refresh token belongs to, if that token exists at all (for the CSRF check of

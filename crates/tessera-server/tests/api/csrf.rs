@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Backend, PASSWORD};
+use crate::helpers::{cookie_value, set_cookie, spawn_app, Backend, PASSWORD};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -95,6 +95,9 @@ async fn cookie_requests_need_the_token_and_same_origin(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The change rotated the session: the browser now holds the successor's cookie.
+    let line = set_cookie(r.headers(), "tessera_session").expect("successor cookie");
+    let cookie = format!("tessera_session={}", cookie_value(line));
 
     // Safe methods need no token.
     assert_eq!(

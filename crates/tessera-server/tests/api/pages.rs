@@ -669,7 +669,14 @@ async fn password_change_from_the_account_page(backend: Backend) {
     .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account?done=password");
-    assert!(session_alive(&app, &cookie).await, "this session stays");
+    assert!(
+        !session_alive(&app, &cookie).await,
+        "this session was rotated"
+    );
+    assert!(
+        session_alive(&app, &session_cookie(&r)).await,
+        "the browser holds its successor"
+    );
     assert_eq!(
         app.get_with_bearer("/v1/session", &other_token)
             .await

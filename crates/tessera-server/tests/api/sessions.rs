@@ -372,10 +372,18 @@ async fn password_change_revokes_other_sessions(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.status(), StatusCode::OK);
+    let successor: Value = r.json().await.unwrap();
+    // The caller's own session was rotated: its successor lives, it does not.
+    assert_eq!(
+        app.get_with_bearer("/v1/session", successor["session_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
     assert_eq!(
         app.get_with_bearer("/v1/session", &current).await.status(),
-        StatusCode::OK
+        StatusCode::UNAUTHORIZED
     );
     assert_eq!(
         app.get_with_bearer("/v1/session", &other).await.status(),

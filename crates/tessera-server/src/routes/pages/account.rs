@@ -20,6 +20,7 @@ use crate::auth::{AuthMethod, Principal};
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::routes::session::successor_cookies;
 use crate::service::{accounts, sessions};
 use crate::state::AppState;
 
@@ -117,10 +118,9 @@ pub async fn change_password(
     let Some(p) = viewer else {
         return Ok(see_other(SIGN_IN));
     };
-    let changed = accounts::change_password(
+    let changed = accounts::change_password_and_rotate(
         &state,
-        p.user_id,
-        p.session_id,
+        &p,
         &form.current_password,
         &form.new_password,
         &caller,
@@ -128,7 +128,10 @@ pub async fn change_password(
     .await;
     let mut retry_after = None;
     let (status, error) = match changed {
-        Ok(()) => return Ok(see_other("/account?done=password")),
+        Ok(successor) => {
+            let cookies = successor_cookies(&state, &successor);
+            return Ok(with_cookies(see_other("/account?done=password"), cookies));
+        }
         // Policy violations: the validation text names the rule, never the submitted value.
         Err(ApiError::InvalidRequest(text)) => (StatusCode::BAD_REQUEST, text),
         Err(ApiError::Forbidden(_)) => (

@@ -3,7 +3,6 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use tessera_core::session::SessionLifetimes;
 use tessera_core::SessionKind;
 
 use super::html::{esc, message};
@@ -11,8 +10,10 @@ use super::{
     cross_origin, form_csrf, kept_return_to, page, query_param, return_to, see_other, with_cookies,
     CredentialsForm, PageError, PageForm,
 };
+use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::routes::session::session_cookie;
 use crate::service::sessions;
 use crate::state::AppState;
 
@@ -61,11 +62,10 @@ pub async fn submit(
     )
     .await;
     match login {
-        Ok(login) => Ok(signed_in(
-            &state,
-            &login,
-            return_to.as_deref().unwrap_or(return_to::DEFAULT),
-        )),
+        Ok(login) => {
+            let to = return_to.as_deref().unwrap_or(return_to::DEFAULT);
+            signed_in(&state, &headers, &caller, &login, to).await
+        }
         Err(ApiError::InvalidGrant) => Ok(render(
             &state,
             &headers,
@@ -95,12 +95,21 @@ pub async fn submit(
 
 /// The 303 after a successful sign-in: the session cookie (exactly as `POST /v1/session` sets
 /// it), the spent pre-session cookie expired, and on to `to`, which the caller has validated.
-pub(super) fn signed_in(state: &AppState, login: &sessions::Login, to: &str) -> Response {
-    let max_age = SessionLifetimes::max_age_seconds(&login.session, state.clock.now());
-    let cookie = state
-        .cookies
-        .set(state.cookies.session, login.secret.expose(), "/", max_age);
-    with_cookies(see_other(to), [cookie, form_csrf::clear(state)])
+/// The session whose cookie the browser sent, if live, ends as with `POST /v1/session`.
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    login: &sessions::Login,
+    to: &str,
+) -> Result<Response, PageError> {
+    let replaced = cookies::read(headers, state.cookies.session);
+    sessions::end_replaced(state, replaced.as_deref(), login.session.id, caller).await?;
+    let cookie = session_cookie(state, &login.session, &login.secret);
+    Ok(with_cookies(
+        see_other(to),
+        [cookie, form_csrf::clear(state)],
+    ))
 }
 
 fn render(

@@ -68,15 +68,14 @@ pub async fn submit(
                 &caller,
             )
             .await;
-            return Ok(match login {
-                Ok(login) => signed_in(
-                    &state,
-                    &login,
-                    return_to.as_deref().unwrap_or(return_to::DEFAULT),
-                ),
+            return match login {
+                Ok(login) => {
+                    let to = return_to.as_deref().unwrap_or(return_to::DEFAULT);
+                    signed_in(&state, &headers, &caller, &login, to).await
+                }
                 // Created but not signed in (throttled, say): the sign-in page takes over.
-                Err(_) => see_other("/login"),
-            });
+                Err(_) => Ok(see_other("/login")),
+            };
         }
         // Policy violations: the validation text names the rule, never the submitted value.
         Err(ApiError::InvalidRequest(text)) => (StatusCode::BAD_REQUEST, text),
