@@ -4,8 +4,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use time::Duration;
 
-use crate::helpers::{spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::helpers::{spawn_app_with, Backend, TestApp};
 use crate::on_every_backend;
+use crate::tokens::password_grant;
 
 on_every_backend!(
     a_login_over_the_cap_ends_the_oldest_session,
@@ -13,22 +14,6 @@ on_every_backend!(
 );
 
 const EMAIL: &str = "ada@example.com";
-
-async fn token_login(app: &TestApp) -> Value {
-    let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", EMAIL),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
 
 async fn listed(app: &TestApp, token: &str) -> usize {
     let r = app.get_with_bearer("/v1/sessions", token).await;
@@ -44,7 +29,7 @@ async fn a_login_over_the_cap_ends_the_oldest_session(backend: Backend) {
     let (bob, _) = app.login_body("bob@example.com").await;
     // "Oldest" is by login time, so the logins happen a second apart.
     let tick = || app.clock.advance(Duration::seconds(1));
-    let first = token_login(&app).await;
+    let first = password_grant(&app, EMAIL).await;
     tick();
     let (second, _, _) = app.login_cookie(EMAIL).await;
     tick();
