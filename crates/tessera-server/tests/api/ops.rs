@@ -28,3 +28,34 @@ async fn health_ready_and_metrics(backend: Backend) {
         "no personal data in metrics"
     );
 }
+
+/// Any token is a valid HTTP method; each distinct label value would be a series kept forever.
+#[tokio::test]
+async fn random_methods_do_not_grow_the_metrics() {
+    let app = spawn_app(Backend::Memory).await;
+    let methods: Vec<String> = (0..40)
+        .map(|_| format!("M{}", uuid::Uuid::new_v4().simple()).to_uppercase())
+        .collect();
+    for (i, method) in methods.iter().enumerate() {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let path = if i % 2 == 0 { "/v1/session" } else { "/nowhere" };
+        app.client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for method in &methods {
+        assert!(!text.contains(method.as_str()), "{method} became a label");
+    }
+    assert!(text.contains("method=\"other\""), "{text}");
+}
