@@ -68,6 +68,12 @@ impl Application {
     ) -> Result<Self, StartError> {
         // Install the recorder before the first request so no early count is lost.
         crate::telemetry::prometheus();
+        if config.cookies_insecure_over_https() {
+            tracing::warn!(
+                "server.public_url is https but cookie.secure = false: session cookies will also \
+                 be sent over plain http, where a network attacker can read them"
+            );
+        }
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await

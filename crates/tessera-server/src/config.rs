@@ -407,6 +407,13 @@ impl Config {
             .unwrap_or(!self.server.public_url.starts_with("http://"))
     }
 
+    /// True when browsers reach the server over https but its cookies were told to go over
+    /// plain http too: a network attacker who gets one http request out of the browser reads
+    /// the session cookie.
+    pub fn cookies_insecure_over_https(&self) -> bool {
+        self.public_origin().starts_with("https://") && !self.cookie_secure()
+    }
+
     pub fn issuer(&self) -> &str {
         self.token
             .issuer
@@ -624,5 +631,16 @@ mod tests {
         );
         assert_eq!(public_origin("javascript:alert(1)"), None);
         assert_eq!(public_origin("https://user@evil.com"), None);
+    }
+
+    #[test]
+    fn insecure_cookies_over_https_are_noticed() {
+        let https = "[server]\npublic_url = \"https://auth.example.com\"\n";
+        let c = Config::from_toml_str(https).unwrap();
+        assert!(!c.cookies_insecure_over_https());
+        let c = Config::from_toml_str(&format!("{https}[cookie]\nsecure = false")).unwrap();
+        assert!(c.cookies_insecure_over_https());
+        let c = Config::from_toml_str("[cookie]\nsecure = false").unwrap();
+        assert!(!c.cookies_insecure_over_https(), "plain http is development");
     }
 }
