@@ -112,12 +112,8 @@ impl Application {
         ));
         let app = crate::routes::router(self.state.clone());
         tracing::info!(backend = self.state.store.backend(), "listening on {addr}");
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result =
+            crate::serve::run(self.listener, app, &self.state.config.server, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = maintainer.await;

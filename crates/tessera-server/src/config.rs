@@ -78,6 +78,16 @@ pub struct ServerConfig {
     pub allowed_return_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long a client has to send a complete request head, counted from the connection's
+    /// opening or from the first byte of a later request on it.
+    pub header_read_timeout: Dur,
+    /// How long a connection may sit idle between requests before it is closed.
+    pub keep_alive_timeout: Dur,
+    /// Open connections at most; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Open connections per client address at most (IPv6: per /64); `trusted_proxies` are
+    /// bounded by `max_connections` only.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +192,10 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             allowed_return_origins: Vec::new(),
             body_limit: 64 * 1024,
+            header_read_timeout: Dur(Duration::seconds(10)),
+            keep_alive_timeout: Dur(Duration::seconds(75)),
+            max_connections: 4096,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -262,6 +276,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.trusted_proxies",
     "server.allowed_return_origins",
     "server.body_limit",
+    "server.header_read_timeout",
+    "server.keep_alive_timeout",
+    "server.max_connections",
+    "server.max_connections_per_ip",
     "store.url",
     "cache.url",
     "session.idle_timeout",
@@ -386,6 +404,27 @@ impl Config {
         }
         if self.server.body_limit < 1024 {
             return Err(invalid("server.body_limit", "must be at least 1024 bytes"));
+        }
+        if self.server.header_read_timeout.0 <= Duration::ZERO {
+            return Err(invalid(
+                "server.header_read_timeout",
+                "must be longer than 0s",
+            ));
+        }
+        if self.server.keep_alive_timeout.0 <= Duration::ZERO {
+            return Err(invalid(
+                "server.keep_alive_timeout",
+                "must be longer than 0s",
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if self.server.max_connections_per_ip == 0 {
+            return Err(invalid(
+                "server.max_connections_per_ip",
+                "must be at least 1",
+            ));
         }
         if let Some(key) = &self.keys.encryption_key {
             tessera_token::EncryptionKey::from_base64(key)
@@ -641,6 +680,9 @@ mod tests {
         let c = Config::from_toml_str(&format!("{https}[cookie]\nsecure = false")).unwrap();
         assert!(c.cookies_insecure_over_https());
         let c = Config::from_toml_str("[cookie]\nsecure = false").unwrap();
-        assert!(!c.cookies_insecure_over_https(), "plain http is development");
+        assert!(
+            !c.cookies_insecure_over_https(),
+            "plain http is development"
+        );
     }
 }

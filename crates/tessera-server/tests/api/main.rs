@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod cluster;
+mod connections;
 mod csrf;
 mod errors;
 mod ops;

@@ -38,7 +38,11 @@ async fn random_methods_do_not_grow_the_metrics() {
         .collect();
     for (i, method) in methods.iter().enumerate() {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let path = if i % 2 == 0 { "/v1/session" } else { "/nowhere" };
+        let path = if i % 2 == 0 {
+            "/v1/session"
+        } else {
+            "/nowhere"
+        };
         app.client
             .request(method, app.url(path))
             .send()
