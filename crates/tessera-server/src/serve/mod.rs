@@ -3,6 +3,7 @@
 
 mod admission;
 mod timeouts;
+mod unread_body;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +23,7 @@ use tower::ServiceExt;
 use crate::config::ServerConfig;
 use admission::Admission;
 use timeouts::{Activity, TrackedIo};
+use unread_body::Leftover;
 
 /// Descriptors kept free for everything but client connections: store and Redis pools, the
 /// SQLite files, logs.
@@ -41,8 +43,11 @@ pub async fn run(
         config.max_connections_per_ip,
         config.trusted_proxies.clone(),
     );
-    let header_read = to_std(config.header_read_timeout.0);
-    let keep_alive = to_std(config.keep_alive_timeout.0);
+    let rules = Rules {
+        header_read: to_std(config.header_read_timeout.0),
+        keep_alive: to_std(config.keep_alive_timeout.0),
+        body_limit: config.body_limit,
+    };
     let graceful = GracefulShutdown::new();
     let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
@@ -76,12 +81,12 @@ pub async fn run(
                 continue;
             }
         };
-        let activity = Activity::new(header_read, keep_alive);
+        let activity = Activity::new(rules.header_read, rules.keep_alive);
         let connection = serve_connection(
             stream,
             peer,
             router.clone(),
-            activity.clone(),
+            (activity.clone(), rules),
             graceful.watcher(),
         );
         tokio::spawn(async move {
@@ -102,23 +107,38 @@ pub async fn run(
     Ok(())
 }
 
+/// What every connection is held to.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    header_read: Duration,
+    keep_alive: Duration,
+    /// Also how much of a body left unread by its handler is drained to keep the connection.
+    body_limit: usize,
+}
+
 /// One HTTP/1.1 connection, closed gracefully (after its request in flight) on shutdown.
 fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
-    activity: Arc<Activity>,
+    (activity, rules): (Arc<Activity>, Rules),
     shutdown: Watcher,
 ) -> impl Future<Output = hyper::Result<()>> + Send {
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         let request = activity.request();
-        let response = router.clone().oneshot(req.map(axum::body::Body::new));
+        let leftover = Leftover::default();
+        let req = req.map(|body| leftover.track(body));
+        let response = router.clone().oneshot(req);
         async move {
-            let response = response.await;
+            let response = response.await.unwrap_or_else(|never| match never {});
+            // A client gets as long to send its announced body as to send a head.
+            let response = leftover
+                .settle(response, rules.body_limit, rules.header_read)
+                .await;
             drop(request);
-            Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+            Ok::<_, Infallible>(response)
         }
     });
     let mut builder = http1::Builder::new();

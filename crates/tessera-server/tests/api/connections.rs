@@ -103,3 +103,53 @@ async fn the_per_ip_cap_refuses_the_next_connection_until_one_closes() {
         "a place freed by a closed connection is given again"
     );
 }
+
+/// RFC 9112 §9.6: a server that answers before reading the body must either read it or say
+/// `Connection: close`; closing silently makes a proxy's pooled connection fail its next request.
+#[tokio::test]
+async fn an_answer_sent_before_the_body_arrived_keeps_the_connection_usable() {
+    let app = spawn_app_with(Backend::Memory, "").await;
+    for head in [
+        "POST /nowhere HTTP/1.1\r\nContent-Type: application/json\r\n",
+        "PUT /healthz HTTP/1.1\r\nContent-Type: application/json\r\n",
+        "POST /v1/users HTTP/1.1\r\nContent-Type: text/plain\r\n",
+        "GET /login HTTP/1.1\r\nContent-Type: text/plain\r\n",
+    ] {
+        let mut stream = connect(&app).await;
+        let head = format!("{head}Host: test\r\nContent-Length: 1500\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Let the server answer before the body is there, as a slow client or proxy would.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.write_all(&[b'x'; 1500]).await.unwrap();
+        // The server may already have closed; the answer below says what it did.
+        let _ = stream.write_all(HEALTHZ_CLOSE).await;
+        let answer = read_until_closed(&mut stream).await;
+        let first = answer.split("\r\n\r\n").next().unwrap_or_default();
+        let answered_twice = answer.matches("HTTP/1.1 ").count() == 2;
+        let said_close = first.to_ascii_lowercase().contains("connection: close");
+        assert!(answered_twice || said_close, "{head}: {answer}");
+        assert!(
+            answered_twice,
+            "a small unread body is drained: {head}: {answer}"
+        );
+    }
+}
+
+/// A body too large to be worth reading is not waited for: the answer says the connection ends.
+#[tokio::test]
+async fn an_answer_before_a_large_body_says_connection_close() {
+    let app = spawn_app_with(Backend::Memory, "").await;
+    let mut stream = connect(&app).await;
+    stream
+        .write_all(b"POST /nowhere HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("connection: close\r\n"),
+        "{answer}"
+    );
+}
