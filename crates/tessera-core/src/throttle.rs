@@ -58,28 +58,31 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     n.checked_mul(seconds_per_unit).map(Duration::seconds)
 }
 
+/// The block of addresses one client is counted as: an IPv4 address itself (also when it comes
+/// IPv4-mapped in IPv6), an IPv6 address's /64 — the smallest block a site is usually given, so
+/// one host cannot get a fresh budget (or connection allowance) per address.
+pub fn client_block(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 /// What a throttle counts against: built only from typed values, so no user input can name a
 /// key another throttle — or another kind of key in the same throttle — uses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ThrottleKey(String);
 
 impl ThrottleKey {
-    /// A client address. IPv6 is keyed on its /64, the smallest block a site is usually given,
-    /// so one host cannot get a fresh budget per address; an IPv4-mapped IPv6 address counts as
-    /// the IPv4 address it carries.
+    /// A client address, by its [`client_block`].
     pub fn ip(ip: IpAddr) -> Self {
-        let key = match ip {
+        Self(match client_block(ip) {
             IpAddr::V4(v4) => format!("ip:{v4}"),
-            IpAddr::V6(v6) => {
-                if let Some(v4) = v6.to_ipv4_mapped() {
-                    format!("ip:{v4}")
-                } else {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    format!("ip:{}/64", Ipv6Addr::from(prefix))
-                }
-            }
-        };
-        Self(key)
+            IpAddr::V6(v6) => format!("ip:{v6}/64"),
+        })
     }
 
     /// An account named by its normalised address, so every spelling that reaches the account

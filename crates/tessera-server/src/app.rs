@@ -68,6 +68,12 @@ impl Application {
     ) -> Result<Self, StartError> {
         // Install the recorder before the first request so no early count is lost.
         crate::telemetry::prometheus();
+        if config.cookies_insecure_over_https() {
+            tracing::warn!(
+                "server.public_url is https but cookie.secure = false: session cookies will also \
+                 be sent over plain http, where a network attacker can read them"
+            );
+        }
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -106,12 +112,8 @@ impl Application {
         ));
         let app = crate::routes::router(self.state.clone());
         tracing::info!(backend = self.state.store.backend(), "listening on {addr}");
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result =
+            crate::serve::run(self.listener, app, &self.state.config.server, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = maintainer.await;

@@ -78,6 +78,16 @@ pub struct ServerConfig {
     pub allowed_return_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long a client has to send a complete request head, counted from the connection's
+    /// opening or from the first byte of a later request on it.
+    pub header_read_timeout: Dur,
+    /// How long a connection may sit idle between requests before it is closed.
+    pub keep_alive_timeout: Dur,
+    /// Open connections at most; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Open connections per client address at most (IPv6: per /64); `trusted_proxies` are
+    /// bounded by `max_connections` only.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +207,10 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             allowed_return_origins: Vec::new(),
             body_limit: 64 * 1024,
+            header_read_timeout: Dur(Duration::seconds(10)),
+            keep_alive_timeout: Dur(Duration::seconds(75)),
+            max_connections: 4096,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -302,6 +316,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.trusted_proxies",
     "server.allowed_return_origins",
     "server.body_limit",
+    "server.header_read_timeout",
+    "server.keep_alive_timeout",
+    "server.max_connections",
+    "server.max_connections_per_ip",
     "store.url",
     "cache.url",
     "session.idle_timeout",
@@ -434,6 +452,27 @@ impl Config {
         if self.server.body_limit < 1024 {
             return Err(invalid("server.body_limit", "must be at least 1024 bytes"));
         }
+        if self.server.header_read_timeout.0 <= Duration::ZERO {
+            return Err(invalid(
+                "server.header_read_timeout",
+                "must be longer than 0s",
+            ));
+        }
+        if self.server.keep_alive_timeout.0 <= Duration::ZERO {
+            return Err(invalid(
+                "server.keep_alive_timeout",
+                "must be longer than 0s",
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if self.server.max_connections_per_ip == 0 {
+            return Err(invalid(
+                "server.max_connections_per_ip",
+                "must be at least 1",
+            ));
+        }
         if let Some(key) = &self.keys.encryption_key {
             tessera_token::EncryptionKey::from_base64(key)
                 .map_err(|_| invalid("keys.encryption_key", "must be 32 bytes, base64 encoded"))?;
@@ -452,6 +491,13 @@ impl Config {
         self.cookie
             .secure
             .unwrap_or(!self.server.public_url.starts_with("http://"))
+    }
+
+    /// True when browsers reach the server over https but its cookies were told to go over
+    /// plain http too: a network attacker who gets one http request out of the browser reads
+    /// the session cookie.
+    pub fn cookies_insecure_over_https(&self) -> bool {
+        self.public_origin().starts_with("https://") && !self.cookie_secure()
     }
 
     pub fn issuer(&self) -> &str {
@@ -672,5 +718,19 @@ mod tests {
         );
         assert_eq!(public_origin("javascript:alert(1)"), None);
         assert_eq!(public_origin("https://user@evil.com"), None);
+    }
+
+    #[test]
+    fn insecure_cookies_over_https_are_noticed() {
+        let https = "[server]\npublic_url = \"https://auth.example.com\"\n";
+        let c = Config::from_toml_str(https).unwrap();
+        assert!(!c.cookies_insecure_over_https());
+        let c = Config::from_toml_str(&format!("{https}[cookie]\nsecure = false")).unwrap();
+        assert!(c.cookies_insecure_over_https());
+        let c = Config::from_toml_str("[cookie]\nsecure = false").unwrap();
+        assert!(
+            !c.cookies_insecure_over_https(),
+            "plain http is development"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod serve;
 pub mod service;
 pub mod shared_sessions;
 pub mod state;

@@ -190,10 +190,11 @@ impl AppState {
     }
 
     /// Appends to the audit log. A failure to audit is logged but does not fail the request:
-    /// the security action itself (e.g. a revocation) has already happened.
+    /// the security action itself (e.g. a revocation) has already happened. `kind` is `'static`
+    /// because it is also a metric label: it must come from the code, never from a request.
     pub async fn audit(
         &self,
-        kind: &str,
+        kind: &'static str,
         user_id: Option<UserId>,
         session_id: Option<SessionId>,
         caller: Option<&Caller>,
@@ -213,6 +214,6 @@ impl AppState {
         if let Err(err) = self.store.append_event(&event).await {
             tracing::warn!(error = %err, kind, "could not append audit event");
         }
-        metrics::counter!("tessera_audit_events_total", "type" => kind.to_owned()).increment(1);
+        metrics::counter!("tessera_audit_events_total", "type" => kind).increment(1);
     }
 }

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -31,13 +32,14 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 /// Counts requests and records their latency per route template (never the raw path, which
-/// would put ids — and cardinality — into the metrics).
+/// would put ids — and cardinality — into the metrics). Every label comes from a fixed set:
+/// the route templates, the methods of [`method_label`], and the status codes.
 pub async fn record(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
@@ -46,6 +48,23 @@ pub async fn record(req: Request, next: Next) -> Response {
     metrics::histogram!("tessera_http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method as a metric label: any client can send any token as a method, and every distinct
+/// label value is a series the recorder keeps forever.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// `RUST_LOG`-style filtering (default `info`), human-readable unless `TESSERA_LOG_FORMAT=json`.
@@ -93,5 +112,17 @@ impl Outage {
             tracing::info!("{what}");
         }
         ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        let odd = Method::from_bytes(b"X-RANDOM-4711").unwrap();
+        assert_eq!(method_label(&odd), "other");
     }
 }

@@ -20,6 +20,7 @@ use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -67,7 +68,7 @@ pub fn router(state: AppState) -> Router {
             crate::auth::resolve_credentials,
         ));
 
-    Router::new()
+    let router = Router::new()
         .merge(v1)
         .merge(pages::router(&state))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
@@ -81,7 +82,16 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn(crate::telemetry::record))
-        .layer(map_response(default_headers))
+        .layer(map_response(default_headers));
+    let router = if state.config.public_origin().starts_with("https://") {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        router
+    };
+    router
         .layer(DefaultBodyLimit::max(state.config.server.body_limit))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -97,6 +107,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
+
+/// Browsers that once reached the public https origin refuse plain http to it for a year, so
+/// an active attacker cannot strip TLS from a later visit. No `includeSubDomains`: sibling hosts
+/// of the auth server are not ours to pin to https.
+const HSTS: &str = "max-age=31536000";
 
 /// `no-store` on everything that did not choose its own caching (JWKS does), plus the security
 /// headers that cost nothing on JSON responses and matter on pages.

@@ -315,7 +315,7 @@ pub async fn revoke(
     state: &AppState,
     session_id: SessionId,
     user_id: UserId,
-    kind: &str,
+    kind: &'static str,
     caller: Option<&Caller>,
 ) -> Result<bool, ApiError> {
     let now = state.clock.now();

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod cluster;
+mod connections;
 mod cookie_header;
 mod cookie_refresh;
 mod csrf;

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{spawn_app, spawn_app_with, Backend};
 use crate::on_every_backend;
 
 on_every_backend!(health_ready_and_metrics);
@@ -27,4 +27,62 @@ async fn health_ready_and_metrics(backend: Backend) {
         !text.contains("metrics@example.com"),
         "no personal data in metrics"
     );
+}
+
+/// Any token is a valid HTTP method; each distinct label value would be a series kept forever.
+#[tokio::test]
+async fn random_methods_do_not_grow_the_metrics() {
+    let app = spawn_app(Backend::Memory).await;
+    let methods: Vec<String> = (0..40)
+        .map(|_| format!("M{}", uuid::Uuid::new_v4().simple()).to_uppercase())
+        .collect();
+    for (i, method) in methods.iter().enumerate() {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let path = if i % 2 == 0 {
+            "/v1/session"
+        } else {
+            "/nowhere"
+        };
+        app.client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for method in &methods {
+        assert!(!text.contains(method.as_str()), "{method} became a label");
+    }
+    assert!(text.contains("method=\"other\""), "{text}");
+}
+
+/// HSTS only where the public origin is https: over plain http browsers ignore it, and a
+/// development server must not pin `localhost`.
+#[tokio::test]
+async fn hsts_only_for_an_https_public_url() {
+    let app = spawn_app_with(
+        Backend::Memory,
+        "[server]\npublic_url = \"https://auth.example.com\"",
+    )
+    .await;
+    for path in ["/healthz", "/nowhere"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            r.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+
+    let app = spawn_app(Backend::Memory).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(r.headers().get("strict-transport-security").is_none());
 }
