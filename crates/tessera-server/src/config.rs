@@ -157,6 +157,9 @@ pub struct LimitsConfig {
 pub struct KeysConfig {
     /// 32 bytes, base64: encrypts signing keys at rest.
     pub encryption_key: Option<String>,
+    /// Where the key is kept when `encryption_key` is not set; generated when missing.
+    /// Default: `<database>.key` beside a SQLite database.
+    pub encryption_key_file: Option<String>,
 }
 
 impl Default for Config {
@@ -287,6 +290,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "limits.login_per_ip",
     "limits.login_per_account",
     "keys.encryption_key",
+    "keys.encryption_key_file",
 ];
 
 impl Config {
