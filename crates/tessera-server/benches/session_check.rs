@@ -54,9 +54,7 @@ fn fixture() -> Fixture {
         // The store URL also names the signing-key file (`<database>.key`) beside it.
         let mut config = Config::default();
         config.store.url.clone_from(&url);
-        let state = build_state(config, store, options())
-            .await
-            .unwrap();
+        let state = build_state(config, store, options()).await.unwrap();
         let (secret, session_id) = sign_in(&state).await;
         (state, secret, session_id)
     });
