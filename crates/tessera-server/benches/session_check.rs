@@ -35,7 +35,7 @@ struct Fixture {
 struct TempDb(std::path::PathBuf);
 impl Drop for TempDb {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", ".key"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }
@@ -51,9 +51,10 @@ fn fixture() -> Fixture {
     let url = format!("sqlite://{}", db.0.display());
     let (state, secret, session_id) = rt.block_on(async {
         let store = tessera_store::open(&url, true).await.unwrap();
-        let state = build_state(Config::default(), store, options())
-            .await
-            .unwrap();
+        // The store URL also names the signing-key file (`<database>.key`) beside it.
+        let mut config = Config::default();
+        config.store.url.clone_from(&url);
+        let state = build_state(config, store, options()).await.unwrap();
         let (secret, session_id) = sign_in(&state).await;
         (state, secret, session_id)
     });

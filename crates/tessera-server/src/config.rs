@@ -151,6 +151,9 @@ pub struct PasswordConfig {
     pub min_length: usize,
     /// Extra passwords refused at sign-up and password change, on top of the built-in list.
     pub deny_list: Vec<String>,
+    /// Passwords hashed at once, each on its own thread with its own `m_cost` of memory.
+    /// `None`: one per CPU.
+    pub hashing_slots: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +182,9 @@ pub struct LimitsConfig {
 pub struct KeysConfig {
     /// 32 bytes, base64: encrypts signing keys at rest.
     pub encryption_key: Option<String>,
+    /// Where the key is kept when `encryption_key` is not set; generated when missing.
+    /// Default: `<database>.key` beside a SQLite database.
+    pub encryption_key_file: Option<String>,
 }
 
 impl Default for Config {
@@ -259,6 +265,7 @@ impl Default for PasswordConfig {
         Self {
             min_length: 8,
             deny_list: Vec::new(),
+            hashing_slots: None,
         }
     }
 }
@@ -338,6 +345,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "admin.api_key",
     "password.min_length",
     "password.deny_list",
+    "password.hashing_slots",
     "limits.login_per_ip",
     "limits.login_per_account",
     "limits.login_attempts_per_ip",
@@ -347,6 +355,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "limits.admin_key_per_ip",
     "limits.client_secret_per_ip",
     "keys.encryption_key",
+    "keys.encryption_key_file",
 ];
 
 impl Config {
@@ -448,6 +457,16 @@ impl Config {
         }
         if !(1..=128).contains(&self.password.min_length) {
             return Err(invalid("password.min_length", "must be between 1 and 128"));
+        }
+        if self
+            .password
+            .hashing_slots
+            .is_some_and(|n| !(1..=256).contains(&n))
+        {
+            return Err(invalid(
+                "password.hashing_slots",
+                "must be between 1 and 256",
+            ));
         }
         if self.server.body_limit < 1024 {
             return Err(invalid("server.body_limit", "must be at least 1024 bytes"));

@@ -1,19 +1,17 @@
 //! Shared application state: configuration, stores, clock and the in-process hot-path caches.
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use tessera_core::password::PasswordHasher;
 use tessera_core::session::SessionLifetimes;
 use tessera_core::store::Store;
 use tessera_core::types::PasswordPolicy;
 use tessera_core::{Clock, NewAuditEvent, SessionId, UserId};
-use tokio::sync::Semaphore;
 
 use crate::cache::SessionCache;
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::hashing::HashPool;
 use crate::shared_sessions::SharedSessions;
 use crate::throttle::Throttles;
 
@@ -22,41 +20,6 @@ use crate::throttle::Throttles;
 /// when no revocation feed is configured.
 const SESSION_CACHE_TTL: time::Duration = time::Duration::seconds(5);
 const SESSION_CACHE_CAPACITY: usize = 100_000;
-/// A login waiting longer than this for a hashing slot is refused with 503 rather than queued
-/// forever: under a flood, failing fast keeps the server responsive for everyone else.
-const HASH_QUEUE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
-
-/// Runs argon2 on tokio's blocking pool, at most `permits` at a time, so a login flood can
-/// neither starve the async runtime nor grow an unbounded number of threads.
-#[derive(Debug)]
-pub struct HashPool {
-    permits: Semaphore,
-    hasher: Arc<PasswordHasher>,
-}
-
-impl HashPool {
-    pub fn new(hasher: PasswordHasher, permits: usize) -> Self {
-        Self {
-            permits: Semaphore::new(permits.max(1)),
-            hasher: Arc::new(hasher),
-        }
-    }
-
-    pub async fn run<R: Send + 'static>(
-        &self,
-        work: impl FnOnce(&PasswordHasher) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
-        let _permit = tokio::time::timeout(HASH_QUEUE_TIMEOUT, self.permits.acquire())
-            .await
-            .map_err(|_| ApiError::Unavailable(None))?
-            .map_err(ApiError::internal)?;
-        let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || work(&hasher))
-            .await
-            .map_err(ApiError::internal)
-    }
-}
-
 /// Keys the server derives per-session values from. They live in the store, so every instance
 /// and every restart uses the same ones.
 #[derive(Clone)]
@@ -168,11 +131,14 @@ impl AppState {
                     .map(Arc::new)
             })
             .transpose()?;
-        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let slots = config.password.hashing_slots.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        });
         let cookies = crate::cookies::CookieNames::new(config.cookie_secure());
         let public_origin = config.public_origin();
         Ok(Self(Arc::new(Inner {
-            hashing: HashPool::new(hasher, threads),
+            hashing: HashPool::new(hasher, slots)
+                .expect("cannot start the password-hashing threads"),
             sessions: SessionCache::new(SESSION_CACHE_TTL, SESSION_CACHE_CAPACITY),
             shared_sessions,
             policy,

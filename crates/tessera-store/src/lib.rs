@@ -28,7 +28,7 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use shared_sessions::{RedisSessionCache, SharedSession};
 pub use shared_throttle::RedisThrottle;
-pub use sqlite::SqliteStore;
+pub use sqlite::{sqlite_file, SqliteStore};
 
 /// Opens the backend named by `url` and, when `migrate` is set, brings its schema up to date.
 ///

@@ -93,6 +93,7 @@ impl Fixture {
         let db = BenchDb::create(&rt, admin_url);
         let mut config = Config::default();
         config.cache.url = redis_url.map(str::to_owned);
+        config.store.url.clone_from(&db.url);
         let (state, secret, session_id, redis) = rt.block_on(async {
             let store = tessera_store::open(&db.url, true).await.unwrap();
             let state = build_state(config, store, super::options()).await.unwrap();

@@ -34,7 +34,7 @@ pub async fn create_user(
     }
     let hash = state
         .hashing
-        .run(move |hasher| hasher.hash(&password))
+        .run_account_change(move |hasher| hasher.hash(&password))
         .await?;
     let now = state.clock.now();
     let user = User {
@@ -116,7 +116,7 @@ pub async fn change_password(
     let stored = user.password_hash.clone();
     let new_hash = state
         .hashing
-        .run(move |hasher| match hasher.verify(&current, &stored) {
+        .run_account_change(move |hasher| match hasher.verify(&current, &stored) {
             Verification::Valid { .. } => Some(hasher.hash(&new)),
             Verification::Invalid => None,
         })

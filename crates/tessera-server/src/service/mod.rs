@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod key_file;
 pub mod revocation;
 pub mod sessions;
 pub mod tokens;

@@ -52,6 +52,8 @@ pub enum TokenSetupError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Store(#[from] tessera_core::StoreError),
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
 }
 
 impl TokenService {
@@ -77,12 +79,8 @@ impl TokenService {
         clock: &dyn Clock,
     ) -> Result<Self, TokenSetupError> {
         let cfg = Self::config_from(config);
-        let encryption_key = config
-            .keys
-            .encryption_key
-            .as_deref()
-            .map(EncryptionKey::from_base64)
-            .transpose()?;
+        let encryption_key =
+            crate::service::key_file::encryption_key(config, &store.list_keys().await?)?;
         let now = clock.now();
         let records = load_keys(store, &cfg, encryption_key.as_ref(), now).await?;
         let verifier = Verifier::new(

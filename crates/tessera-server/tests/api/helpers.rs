@@ -56,7 +56,7 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
         if let Some(path) = &self.db_file {
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm", ".key"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }

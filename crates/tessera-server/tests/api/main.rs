@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod at_rest;
 mod cluster;
 mod connections;
 mod cookie_header;

@@ -4,8 +4,11 @@
 //! with `BEGIN IMMEDIATE`: a deferred transaction that reads first and writes later can fail
 //! with SQLITE_BUSY at the upgrade without the busy timeout ever applying.
 
+mod files;
 mod rows;
 mod sessions;
+
+pub use files::sqlite_file;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +66,7 @@ impl SqliteStore {
         let options = if in_memory {
             options
         } else {
+            files::make_private(options.get_filename())?;
             let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal);

@@ -256,7 +256,7 @@ impl TempSqlite {
 
 impl Drop for TempSqlite {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", ".key"] {
             let mut file = self.0.clone().into_os_string();
             file.push(suffix);
             let _ = std::fs::remove_file(file);
