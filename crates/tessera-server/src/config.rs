@@ -67,6 +67,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub limits: LimitsConfig,
     pub keys: KeysConfig,
+    pub revocations: RevocationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +172,22 @@ pub struct KeysConfig {
     pub encryption_key: Option<String>,
 }
 
+/// The revocation stream for resource servers (`GET /v1/revocations`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationsConfig {
+    /// Most stream subscribers one instance serves at once; the next one gets 503.
+    pub max_subscribers: usize,
+}
+
+impl Default for RevocationsConfig {
+    fn default() -> Self {
+        Self {
+            max_subscribers: 1000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -185,6 +202,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             limits: LimitsConfig::default(),
             keys: KeysConfig::default(),
+            revocations: RevocationsConfig::default(),
         }
     }
 }
@@ -329,6 +347,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "limits.admin_key_per_ip",
     "limits.client_secret_per_ip",
     "keys.encryption_key",
+    "revocations.max_subscribers",
 ];
 
 impl Config {
@@ -430,6 +449,9 @@ impl Config {
         }
         if !(1..=128).contains(&self.password.min_length) {
             return Err(invalid("password.min_length", "must be between 1 and 128"));
+        }
+        if self.revocations.max_subscribers == 0 {
+            return Err(invalid("revocations.max_subscribers", "must be at least 1"));
         }
         if self.server.body_limit < 1024 {
             return Err(invalid("server.body_limit", "must be at least 1024 bytes"));
@@ -590,6 +612,7 @@ mod tests {
         assert_eq!(c.session.idle_timeout.0, Duration::minutes(30));
         assert_eq!(c.session.absolute_timeout.0, Duration::hours(12));
         assert_eq!(c.session.max_per_user, 100);
+        assert_eq!(c.revocations.max_subscribers, 1000);
         assert_eq!(c.token.access_ttl.0, Duration::minutes(5));
         assert_eq!(c.token.refresh_ttl.0, Duration::days(30));
         assert_eq!(c.token.algorithm, "EdDSA");

@@ -114,6 +114,8 @@ pub struct Inner {
     pub tokens: crate::service::tokens::TokenService,
     /// Tells every instance about revocations; see `tessera_store::feed`.
     pub feed: Arc<dyn tessera_store::RevocationFeed>,
+    /// What this instance's revocation-stream subscribers hear; see `service::stream`.
+    pub revocation_stream: crate::service::stream::RevocationHub,
 }
 
 /// What `AppState::new` assembles besides the configuration.
@@ -171,7 +173,12 @@ impl AppState {
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let cookies = crate::cookies::CookieNames::new(config.cookie_secure());
         let public_origin = config.public_origin();
+        let revocation_stream = crate::service::stream::RevocationHub::new(
+            config.revocations.max_subscribers,
+            crate::service::stream::published_kids(&tokens.verifier.ring()),
+        );
         Ok(Self(Arc::new(Inner {
+            revocation_stream,
             hashing: HashPool::new(hasher, threads),
             sessions: SessionCache::new(SESSION_CACHE_TTL, SESSION_CACHE_CAPACITY),
             shared_sessions,

@@ -5,4 +5,5 @@ pub mod accounts;
 pub mod clients;
 pub mod revocation;
 pub mod sessions;
+pub mod stream;
 pub mod tokens;
