@@ -178,8 +178,13 @@ impl Revocation {
     }
 }
 
+/// RFC 3339 in UTC with milliseconds, as every timestamp of the API.
 fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
         .unwrap_or_default()
 }
 
