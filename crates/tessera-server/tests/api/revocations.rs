@@ -10,8 +10,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tessera_server::service::stream::RESUME_OVERLAP;
-use tessera_core::Clock as _;
-use tessera_server::service::tokens;
+use tessera_core::{Clock as _, SessionId};
+use tessera_server::service::{revocation, tokens};
 
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
 use crate::on_every_backend;
@@ -22,6 +22,7 @@ on_every_backend!(
     stream_sends_the_backlog_then_ready_then_new_revocations,
     resuming_with_last_event_id_skips_nothing_before_it_and_repeats_nothing_older,
     stream_announces_signing_key_changes,
+    revocations_the_feed_never_delivered_reach_the_stream,
     subscribers_beyond_the_cap_get_503,
 );
 
@@ -436,4 +437,36 @@ async fn subscribers_beyond_the_cap_get_503(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Revokes `sid` in the store only, the way a revocation looks to this instance when its feed
+/// message was lost.
+async fn revoke_in_store_only(app: &TestApp, sid: &str) {
+    let id = SessionId(uuid::Uuid::parse_str(sid).unwrap());
+    assert!(app
+        .state
+        .store
+        .revoke_session(id, app.clock.now())
+        .await
+        .unwrap());
+}
+
+async fn revocations_the_feed_never_delivered_reach_the_stream(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = registered_client(&app).await;
+    app.create_user("ada@example.com").await;
+    let (_, lost_sid) = session(&app, "ada@example.com").await;
+    let (_, lagged_sid) = session(&app, "ada@example.com").await;
+    let mut stream = SseReader::new(open_stream(&app, &client, None).await);
+    stream.until_ready().await;
+
+    // Pub/sub lost the message: the periodic resync from the store finds it.
+    revoke_in_store_only(&app, &lost_sid).await;
+    revocation::resync(&app.state).await;
+    assert_eq!(stream.next_revoked().await.sid(), lost_sid);
+
+    // The instance's feed lagged: subscribers re-read the store (repeats allowed).
+    revoke_in_store_only(&app, &lagged_sid).await;
+    app.state.revocation_stream.resync();
+    while stream.next_revoked().await.sid() != lagged_sid {}
 }
