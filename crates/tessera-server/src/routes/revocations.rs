@@ -37,8 +37,10 @@ pub async fn revocations(
     }
     let after = query_cursor(&uri)?;
     if wants_event_stream(&headers) {
+        // An empty one is what some clients send before they have seen any id.
         let last_event_id = headers
             .get("last-event-id")
+            .filter(|v| !v.as_bytes().trim_ascii().is_empty())
             .map(|v| {
                 v.to_str()
                     .map_err(|_| ApiError::InvalidRequest("malformed cursor".into()))

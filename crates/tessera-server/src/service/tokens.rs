@@ -454,7 +454,9 @@ pub async fn maintain(state: &AppState) {
     }
     state
         .revocation_stream
-        .keys(crate::service::stream::published_kids(&state.tokens.verifier.ring()));
+        .keys(crate::service::stream::published_kids(
+            &state.tokens.verifier.ring(),
+        ));
 }
 
 /// For the JWKS endpoint.

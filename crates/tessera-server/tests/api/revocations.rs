@@ -9,8 +9,8 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use tessera_server::service::stream::RESUME_OVERLAP;
 use tessera_core::{Clock as _, SessionId};
+use tessera_server::service::stream::RESUME_OVERLAP;
 use tessera_server::service::{revocation, tokens};
 
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
@@ -286,7 +286,11 @@ async fn polling_lists_live_revocations_and_after_filters(backend: Backend) {
         .unwrap()
         .to_owned();
     let body = polled(&app, &client, Some(&cursor)).await;
-    assert_eq!(sids(&body), Vec::<String>::new(), "nothing after the cursor");
+    assert_eq!(
+        sids(&body),
+        Vec::<String>::new(),
+        "nothing after the cursor"
+    );
     logout(&app, &second).await;
     let body = polled(&app, &client, Some(&cursor)).await;
     assert_eq!(sids(&body), vec![second_sid.clone()], "only the later one");
@@ -351,7 +355,10 @@ async fn resuming_with_last_event_id_skips_nothing_before_it_and_repeats_nothing
 
     let mut stream = SseReader::new(open_stream(&app, &client, None).await);
     let (backlog, _ready) = stream.until_ready().await;
-    assert_eq!(backlog.iter().map(SseEvent::sid).collect::<Vec<_>>(), [early_sid.clone()]);
+    assert_eq!(
+        backlog.iter().map(SseEvent::sid).collect::<Vec<_>>(),
+        std::slice::from_ref(&early_sid)
+    );
     logout(&app, &seen).await;
     let last = stream.next_revoked().await;
     assert_eq!(last.sid(), seen_sid);
@@ -369,6 +376,11 @@ async fn resuming_with_last_event_id_skips_nothing_before_it_and_repeats_nothing
         !replayed.contains(&early_sid),
         "revoked long before the cursor: {replayed:?}"
     );
+
+    // An empty Last-Event-ID is no cursor: a fresh start.
+    let mut fresh = SseReader::new(open_stream(&app, &client, Some("")).await);
+    let (backlog, _ready) = fresh.until_ready().await;
+    assert_eq!(backlog.len(), 3, "{backlog:?}");
 
     let r = open_stream(&app, &client, Some("not-a-cursor")).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);

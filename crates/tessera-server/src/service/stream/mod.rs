@@ -196,7 +196,9 @@ pub async fn read_store(
     now: OffsetDateTime,
 ) -> Result<Vec<Revocation>, ApiError> {
     let horizon_start = now - state.tokens.cfg.token_horizon();
-    let since = after.map_or(horizon_start, |c| (c.at() - RESUME_OVERLAP).max(horizon_start));
+    let since = after.map_or(horizon_start, |c| {
+        (c.at() - RESUME_OVERLAP).max(horizon_start)
+    });
     Ok(state
         .store
         .revoked_since(since)
