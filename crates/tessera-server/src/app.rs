@@ -112,6 +112,13 @@ impl Application {
         ));
         let app = crate::routes::router(self.state.clone());
         tracing::info!(backend = self.state.store.backend(), "listening on {addr}");
+        // Revocation streams never end on their own, and graceful shutdown waits for every
+        // open response: end them as the shutdown begins.
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.revocation_stream.close();
+        };
         let result =
             crate::serve::run(self.listener, app, &self.state.config.server, shutdown).await;
         let _ = stop_tx.send(true);

@@ -67,6 +67,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub limits: LimitsConfig,
     pub keys: KeysConfig,
+    pub revocations: RevocationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +188,22 @@ pub struct KeysConfig {
     pub encryption_key_file: Option<String>,
 }
 
+/// The revocation stream for resource servers (`GET /v1/revocations`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationsConfig {
+    /// Most stream subscribers one instance serves at once; the next one gets 503.
+    pub max_subscribers: usize,
+}
+
+impl Default for RevocationsConfig {
+    fn default() -> Self {
+        Self {
+            max_subscribers: 1000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -201,6 +218,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             limits: LimitsConfig::default(),
             keys: KeysConfig::default(),
+            revocations: RevocationsConfig::default(),
         }
     }
 }
@@ -356,6 +374,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "limits.client_secret_per_ip",
     "keys.encryption_key",
     "keys.encryption_key_file",
+    "revocations.max_subscribers",
 ];
 
 impl Config {
@@ -467,6 +486,9 @@ impl Config {
                 "password.hashing_slots",
                 "must be between 1 and 256",
             ));
+        }
+        if self.revocations.max_subscribers == 0 {
+            return Err(invalid("revocations.max_subscribers", "must be at least 1"));
         }
         if self.server.body_limit < 1024 {
             return Err(invalid("server.body_limit", "must be at least 1024 bytes"));
@@ -655,6 +677,7 @@ mod tests {
         assert_eq!(c.session.idle_timeout.0, Duration::minutes(30));
         assert_eq!(c.session.absolute_timeout.0, Duration::hours(12));
         assert_eq!(c.session.max_per_user, 100);
+        assert_eq!(c.revocations.max_subscribers, 1000);
         assert_eq!(c.token.access_ttl.0, Duration::minutes(5));
         assert_eq!(c.token.refresh_ttl.0, Duration::days(30));
         assert_eq!(c.token.algorithm, "EdDSA");

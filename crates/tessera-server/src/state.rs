@@ -77,6 +77,8 @@ pub struct Inner {
     pub tokens: crate::service::tokens::TokenService,
     /// Tells every instance about revocations; see `tessera_store::feed`.
     pub feed: Arc<dyn tessera_store::RevocationFeed>,
+    /// What this instance's revocation-stream subscribers hear; see `service::stream`.
+    pub revocation_stream: crate::service::stream::RevocationHub,
 }
 
 /// What `AppState::new` assembles besides the configuration.
@@ -136,7 +138,12 @@ impl AppState {
         });
         let cookies = crate::cookies::CookieNames::new(config.cookie_secure());
         let public_origin = config.public_origin();
+        let revocation_stream = crate::service::stream::RevocationHub::new(
+            config.revocations.max_subscribers,
+            crate::service::stream::published_kids(&tokens.verifier.ring()),
+        );
         Ok(Self(Arc::new(Inner {
+            revocation_stream,
             hashing: HashPool::new(hasher, slots)
                 .expect("cannot start the password-hashing threads"),
             sessions: SessionCache::new(SESSION_CACHE_TTL, SESSION_CACHE_CAPACITY),

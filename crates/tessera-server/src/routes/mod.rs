@@ -4,6 +4,7 @@ pub mod admin;
 pub mod check;
 pub mod ops;
 pub mod pages;
+pub mod revocations;
 pub mod session;
 pub mod token;
 pub mod users;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/token", post(token::token))
         .route("/v1/token/revoke", post(token::revoke))
         .route("/v1/token/introspect", post(token::introspect))
+        .route("/v1/revocations", get(revocations::revocations))
         .route("/v1/admin/users", get(admin::find_users))
         .route(
             "/v1/admin/users/{id}",

@@ -257,7 +257,7 @@ pub async fn introspect(
 
 /// `Authorization: Basic base64(client_id:client_secret)`, with the RFC 6749 §2.3.1 form
 /// encoding of each part.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value
         .strip_prefix("Basic ")

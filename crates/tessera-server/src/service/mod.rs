@@ -6,4 +6,5 @@ pub mod clients;
 pub mod key_file;
 pub mod revocation;
 pub mod sessions;
+pub mod stream;
 pub mod tokens;

@@ -47,7 +47,16 @@ pub async fn resync(state: &AppState) {
     let since = now - state.tokens.cfg.token_horizon();
     match state.store.revoked_since(since).await {
         Ok(revoked) => {
-            state.tokens.verifier.revoked().extend(revoked);
+            // What the feed never delivered (Redis pub/sub is at-most-once) reaches the
+            // revocation stream from here. Revocations this instance made or heard are in the
+            // set already and went to the stream when they happened.
+            let revoked_set = state.tokens.verifier.revoked();
+            for &(session, at) in &revoked {
+                if !revoked_set.contains(&session) {
+                    state.revocation_stream.revoked(session, at);
+                }
+            }
+            revoked_set.extend(revoked);
             state.sessions.clear();
             metrics::counter!("tessera_revocation_resyncs_total").increment(1);
         }
@@ -71,10 +80,15 @@ pub async fn follow_feed(
         match event {
             Ok(FeedEvent::Revoked { session, at }) => {
                 apply_locally(&state, session, at);
+                state.revocation_stream.revoked(session, at);
                 metrics::counter!("tessera_revocations_received_total").increment(1);
             }
-            Ok(FeedEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+            Ok(FeedEvent::Resync) => resync(&state).await,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
                 resync(&state).await;
+                // Lost events may include this instance's own revocations, which the resync
+                // finds already applied: the stream's subscribers must read the store.
+                state.revocation_stream.resync();
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

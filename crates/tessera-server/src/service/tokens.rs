@@ -450,6 +450,11 @@ pub async fn maintain(state: &AppState) {
     if let Err(err) = state.tokens.reload_ring(state.store.as_ref()).await {
         tracing::warn!(error = %crate::error::chain(&err), "could not reload signing keys");
     }
+    state
+        .revocation_stream
+        .keys(crate::service::stream::published_kids(
+            &state.tokens.verifier.ring(),
+        ));
 }
 
 /// For the JWKS endpoint.

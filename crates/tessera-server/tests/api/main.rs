@@ -12,6 +12,7 @@ mod csrf;
 mod errors;
 mod ops;
 mod pages;
+mod revocations;
 mod session_cap;
 mod session_rotation;
 mod sessions;
