@@ -52,7 +52,9 @@ fn expected_origin(state: &AppState, req: &Request) -> String {
     if !forwarded::is_check_path(path) {
         return state.public_origin.clone();
     }
-    let source = crate::routes::check::url_source(path);
+    let Ok((_, source)) = crate::routes::check::mode_and_source(req.uri()) else {
+        return state.public_origin.clone();
+    };
     forwarded::original_url(
         req.headers(),
         req.uri(),

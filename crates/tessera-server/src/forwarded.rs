@@ -98,9 +98,12 @@ pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
 /// How the proxy reports the original URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlSource<'a> {
-    /// `X-Original-URL`, else `X-Forwarded-Proto` + `X-Forwarded-Host` + `X-Forwarded-Uri`
-    /// (or `X-Original-URI`).
-    Headers,
+    /// Traefik, Caddy: `X-Forwarded-Proto` + `X-Forwarded-Host` + `X-Forwarded-Uri`. Other
+    /// headers are the client's own: these proxies pass them through.
+    Forwarded,
+    /// nginx, ingress-nginx: `X-Original-URL`, else `X-Forwarded-Proto` + `X-Forwarded-Host` +
+    /// `X-Original-URI`.
+    Original,
     /// Envoy: the original path (and query) follow the check's path prefix; the host is the
     /// request's `Host`, the scheme `X-Forwarded-Proto`.
     PathSuffix(&'a str),
@@ -119,7 +122,7 @@ pub fn original_url(
     if !is_trusted(peer, trusted) {
         return None;
     }
-    if source == UrlSource::Headers {
+    if source == UrlSource::Original {
         if let Some(url) = single(headers, "x-original-url") {
             return is_absolute_http(url).then(|| url.to_owned());
         }
@@ -129,13 +132,14 @@ pub fn original_url(
         return None;
     }
     let (host, path_and_query) = match source {
-        UrlSource::Headers => {
-            let host = single(headers, "x-forwarded-host")?;
-            let path = match single(headers, "x-forwarded-uri") {
-                Some(p) => p.to_owned(),
-                None => single(headers, "x-original-uri")?.to_owned(),
+        UrlSource::Forwarded | UrlSource::Original => {
+            let uri_header = if source == UrlSource::Forwarded {
+                "x-forwarded-uri"
+            } else {
+                "x-original-uri"
             };
-            (host, path)
+            let host = single(headers, "x-forwarded-host")?;
+            (host, single(headers, uri_header)?.to_owned())
         }
         UrlSource::PathSuffix(rest) => {
             let host = single(headers, "host")?;
@@ -203,12 +207,12 @@ mod tests {
         let uri: Uri = "/v1/check".parse().unwrap();
         let (peer, trusted) = proxy();
         assert_eq!(
-            original_url(&h, &uri, UrlSource::Headers, peer, &trusted).as_deref(),
+            original_url(&h, &uri, UrlSource::Forwarded, peer, &trusted).as_deref(),
             Some("https://app.example.com/a?b=c")
         );
         let stranger: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(
-            original_url(&h, &uri, UrlSource::Headers, stranger, &trusted),
+            original_url(&h, &uri, UrlSource::Forwarded, stranger, &trusted),
             None
         );
     }
@@ -247,7 +251,7 @@ mod tests {
             &[("x-forwarded-host", "a.example"), ("x-forwarded-uri", "/")][..],
             &[("x-original-url", "javascript:alert(1)")][..],
         ] {
-            let url = original_url(&headers(pairs), &uri, UrlSource::Headers, peer, &trusted);
+            let url = original_url(&headers(pairs), &uri, UrlSource::Forwarded, peer, &trusted);
             assert_eq!(url, None, "{pairs:?}");
         }
     }

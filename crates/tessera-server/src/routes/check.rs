@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -32,7 +32,7 @@ use crate::state::AppState;
 pub const REDIRECT_HEADER: &str = "x-auth-redirect";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub enum Mode {
     Plain,
     Nginx,
     Redirecting,
@@ -55,45 +55,49 @@ fn path_mode(path: &str) -> Option<(Mode, &str)> {
     Mode::parse(name).map(|mode| (mode, tail))
 }
 
-/// Where the original URL is read from, for a request to `path` (also used by the CSRF layer).
-/// Under `/v1/check/envoy` (or a sub-path that names no mode) the path itself is the original.
-pub fn url_source(path: &str) -> UrlSource<'_> {
-    match path_mode(path) {
-        Some((_, tail)) if path.starts_with("/v1/check/envoy") => {
-            UrlSource::PathSuffix(if tail.is_empty() { "/" } else { tail })
-        }
-        Some(_) => UrlSource::Headers,
-        None => match path.strip_prefix("/v1/check") {
-            Some(tail) if tail.starts_with('/') => UrlSource::PathSuffix(tail),
-            _ => UrlSource::Headers,
-        },
+/// The mode a request to `/v1/check…` names, and where the original URL is read from (also
+/// used by the CSRF layer). Under `/v1/check/envoy` (or a sub-path that names no mode, as with
+/// an Envoy `path_prefix` of `/v1/check`) the rest of the path is the original one.
+pub fn mode_and_source(uri: &Uri) -> Result<(Mode, UrlSource<'_>), ApiError> {
+    let path = uri.path();
+    if let Some((mode, tail)) = path_mode(path) {
+        let source = match mode {
+            Mode::Nginx => UrlSource::Original,
+            _ if path.starts_with("/v1/check/envoy") => {
+                UrlSource::PathSuffix(if tail.is_empty() { "/" } else { tail })
+            }
+            _ => UrlSource::Forwarded,
+        };
+        return Ok((mode, source));
     }
-}
-
-fn mode_of(parts: &Parts) -> Result<Mode, ApiError> {
-    if let Some((mode, _)) = path_mode(parts.uri.path()) {
-        return Ok(mode);
+    if let Some(tail) = path
+        .strip_prefix("/v1/check")
+        .filter(|t| t.starts_with('/'))
+    {
+        return Ok((Mode::Plain, UrlSource::PathSuffix(tail)));
     }
-    if parts.uri.path() != "/v1/check" {
-        // A bare path prefix (Envoy configured with `/v1/check`): the default answers.
-        return Ok(Mode::Plain);
-    }
-    let named = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+    let named = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "mode")
         .map(|(_, v)| v.into_owned());
-    match named {
-        None => Ok(Mode::Plain),
-        Some(name) => Mode::parse(&name).ok_or_else(|| {
-            ApiError::InvalidRequest(
-                "mode: expected nginx, ingress-nginx, traefik, caddy or envoy".into(),
-            )
-        }),
-    }
+    let Some(name) = named else {
+        return Ok((Mode::Plain, UrlSource::Forwarded));
+    };
+    let mode = Mode::parse(&name).ok_or_else(|| {
+        ApiError::InvalidRequest(
+            "mode: expected nginx, ingress-nginx, traefik, caddy or envoy".into(),
+        )
+    })?;
+    let source = if mode == Mode::Nginx {
+        UrlSource::Original
+    } else {
+        UrlSource::Forwarded
+    };
+    Ok((mode, source))
 }
 
 pub async fn check(State(state): State<AppState>, parts: Parts) -> Response {
-    let mode = match mode_of(&parts) {
-        Ok(mode) => mode,
+    let mode = match mode_and_source(&parts.uri) {
+        Ok((mode, _)) => mode,
         Err(err) => return err.into_response(),
     };
     match parts.extensions.get::<Credential>() {
@@ -177,7 +181,7 @@ fn login_url(state: &AppState, parts: &Parts) -> String {
     let original = forwarded::original_url(
         &parts.headers,
         &parts.uri,
-        url_source(parts.uri.path()),
+        mode_and_source(&parts.uri).map_or(UrlSource::Forwarded, |(_, source)| source),
         forwarded::peer_ip(&parts.extensions),
         &server.trusted_proxies,
     );
@@ -206,14 +210,30 @@ mod tests {
         );
         assert_eq!(path_mode("/v1/check/app"), None);
         assert_eq!(path_mode("/v1/check"), None);
-        assert_eq!(url_source("/v1/check/envoy/a"), UrlSource::PathSuffix("/a"));
-        assert_eq!(url_source("/v1/check/envoy"), UrlSource::PathSuffix("/"));
-        assert_eq!(url_source("/v1/check/traefik"), UrlSource::Headers);
+        let source = |uri: &'static str| {
+            let uri: Uri = uri.parse().unwrap();
+            mode_and_source(&uri).map(|(_, s)| format!("{s:?}")).ok()
+        };
         assert_eq!(
-            url_source("/v1/check/app/a"),
-            UrlSource::PathSuffix("/app/a")
+            source("/v1/check/envoy/a?b").as_deref(),
+            Some("PathSuffix(\"/a\")")
         );
-        assert_eq!(url_source("/v1/check"), UrlSource::Headers);
+        assert_eq!(
+            source("/v1/check/envoy").as_deref(),
+            Some("PathSuffix(\"/\")")
+        );
+        assert_eq!(
+            source("/v1/check/app/a").as_deref(),
+            Some("PathSuffix(\"/app/a\")")
+        );
+        assert_eq!(source("/v1/check/traefik").as_deref(), Some("Forwarded"));
+        assert_eq!(source("/v1/check?mode=caddy").as_deref(), Some("Forwarded"));
+        assert_eq!(source("/v1/check/nginx").as_deref(), Some("Original"));
+        assert_eq!(
+            source("/v1/check?mode=ingress-nginx").as_deref(),
+            Some("Original")
+        );
+        assert_eq!(source("/v1/check?mode=apache"), None);
     }
 
     #[test]

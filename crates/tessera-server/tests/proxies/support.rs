@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 /// Whether `binary` is on PATH; when it is not, a skip outside CI and a failure under CI.
 pub fn have(binary: &str) -> bool {
     let found = Command::new(binary)
-        .arg("-v")
+        .arg(if binary == "caddy" { "version" } else { "-v" })
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
