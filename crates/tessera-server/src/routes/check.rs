@@ -120,14 +120,15 @@ fn allowed(p: &Arc<Principal>) -> Response {
     headers.insert("x-auth-user", value(p.user_id.to_string()));
     headers.insert("x-auth-session", value(p.session_id.to_string()));
     headers.insert("x-auth-method", HeaderValue::from_static(p.method.as_str()));
-    // Internationalised addresses travel as raw UTF-8 bytes, which proxies pass through.
-    if let Some(email) = p
+    // Always present, empty when the credential carries no email (an access token), so a
+    // proxy that copies it overrides a client's copy. Internationalised addresses travel as raw
+    // UTF-8 bytes, which proxies pass through.
+    let email = p
         .email
         .as_ref()
         .and_then(|e| HeaderValue::from_bytes(e.as_str().as_bytes()).ok())
-    {
-        headers.insert("x-auth-email", email);
-    }
+        .unwrap_or(HeaderValue::from_static(""));
+    headers.insert("x-auth-email", email);
     response
 }
 
