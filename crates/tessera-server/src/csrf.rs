@@ -21,6 +21,7 @@ use tessera_core::SessionId;
 use crate::auth::Credential;
 use crate::config::public_origin;
 use crate::error::ApiError;
+use crate::forwarded;
 use crate::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -30,38 +31,39 @@ pub fn token_for(secret: &[u8; 32], session: SessionId) -> String {
     keyed_tag(secret, &[b"tessera-csrf-v1", session.0.as_bytes()])
 }
 
-pub fn is_unsafe(method: &Method) -> bool {
-    !matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
+use crate::forwarded::is_unsafe;
+
+/// Whether the CSRF rule applies to the request's method. For `/v1/check` the methods that count
+/// are the request's own and the ones a proxy reports (see [`crate::forwarded`]): any unsafe,
+/// unparsable or disagreeing one makes it unsafe. Otherwise an attacker who can add a header (or
+/// a proxy that appends one) could turn the POST being checked into the GET that carries it.
+fn needs_csrf_check(req: &Request) -> bool {
+    if forwarded::is_check_path(req.uri().path()) {
+        return forwarded::check_is_unsafe(req.method(), req.headers());
+    }
+    is_unsafe(req.method())
 }
 
-/// Where a reverse proxy reports the method of the request it asks `/v1/check` about.
-const FORWARDED_METHOD_HEADERS: [&str; 2] = ["x-forwarded-method", "x-original-method"];
-
-/// Whether the CSRF rule applies to the request's method. For `/v1/check` the method that counts
-/// is the one a proxy reports; when any report is present, one that does not parse or reports
-/// that disagree count as unsafe. Otherwise an attacker who can add a header (or a proxy that
-/// appends one) could turn the POST being checked into the GET that carries it.
-fn needs_csrf_check(req: &Request) -> bool {
-    if req.uri().path() != "/v1/check" {
-        return is_unsafe(req.method());
+/// The origin a cookie request must come from: this server's, or for `/v1/check` the origin of
+/// the request a trusted proxy asks about (a POST to the protected app carries the app's
+/// `Origin`).
+fn expected_origin(state: &AppState, req: &Request) -> String {
+    let path = req.uri().path();
+    if !forwarded::is_check_path(path) {
+        return state.public_origin.clone();
     }
-    let mut reported: Option<Method> = None;
-    let values = FORWARDED_METHOD_HEADERS
-        .iter()
-        .flat_map(|name| req.headers().get_all(*name));
-    for value in values {
-        let Ok(method) = Method::from_bytes(value.as_bytes()) else {
-            return true;
-        };
-        match &reported {
-            Some(seen) if *seen != method => return true,
-            _ => reported = Some(method),
-        }
-    }
-    is_unsafe(reported.as_ref().unwrap_or(req.method()))
+    let Ok((_, source)) = crate::routes::check::mode_and_source(req.uri()) else {
+        return state.public_origin.clone();
+    };
+    forwarded::original_url(
+        req.headers(),
+        req.uri(),
+        source,
+        forwarded::peer_ip(req.extensions()),
+        &state.config.server.trusted_proxies,
+    )
+    .and_then(|url| public_origin(&url))
+    .unwrap_or_else(|| state.public_origin.clone())
 }
 
 /// Whether the request's provenance headers name a foreign origin.
@@ -125,7 +127,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     if !needs_csrf_check(&req) {
         return next.run(req).await;
     }
-    if let Err(err) = require_same_origin(req.headers(), &state.public_origin) {
+    if let Err(err) = require_same_origin(req.headers(), &expected_origin(&state, &req)) {
         return err.into_response();
     }
     let (req, presented) = match presented_token(req, state.config.server.body_limit).await {
@@ -156,7 +158,8 @@ async fn presented_token(
             v.to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
         });
-    if !is_form {
+    // `/v1/check` never reads a body: proxies send none, and Envoy may announce one it withholds.
+    if !is_form || forwarded::is_check_path(req.uri().path()) {
         return Ok((req, None));
     }
     let (parts, body) = req.into_parts();

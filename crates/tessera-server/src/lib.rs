@@ -12,6 +12,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod hashing;
 pub mod routes;
 pub mod serve;

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", delete(session::revoke_one))
         .route("/v1/password", post(session::change_password))
         .route("/v1/check", any(check::check))
+        .route("/v1/check/{*rest}", any(check::check))
         .route("/v1/token", post(token::token))
         .route("/v1/token/revoke", post(token::revoke))
         .route("/v1/token/introspect", post(token::introspect))

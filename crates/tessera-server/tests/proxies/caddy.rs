@@ -1,0 +1,53 @@
+//! Caddy `forward_auth` with docs/integrations/Caddyfile.
+
+use std::process::Command;
+
+use crate::helpers::{spawn_app_with, Backend};
+use crate::nginx::tempfile_dir;
+use crate::support::{doc_config, free_port, have, sign_in_journey, spawn_echo_upstream, Proxy};
+
+#[tokio::test]
+async fn caddy_forward_auth_guards_the_upstream() {
+    if !have("caddy") {
+        return;
+    }
+    let port = free_port();
+    let site = format!("http://127.0.0.1:{port}");
+    let tessera = spawn_app_with(
+        Backend::Memory,
+        &format!("[server]\npublic_url = \"{site}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n"),
+    )
+    .await;
+    let upstream = spawn_echo_upstream().await;
+
+    let dir = tempfile_dir("caddy");
+    // Global options for a throw-away instance (no admin endpoint, no certificates), then the
+    // documented file unchanged.
+    let caddyfile = format!(
+        "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {}\n}}\n\n{}",
+        dir.join("data").display(),
+        doc_config("Caddyfile")
+    );
+    std::fs::write(dir.join("Caddyfile"), caddyfile).unwrap();
+    let mut command = Command::new("caddy");
+    command
+        .arg("run")
+        .arg("--adapter")
+        .arg("caddyfile")
+        .arg("--config")
+        .arg(dir.join("Caddyfile"))
+        .env("HOME", &dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("SITE_ADDRESS", &site)
+        .env(
+            "TESSERA_UPSTREAM",
+            tessera.base.trim_start_matches("http://"),
+        )
+        .env("APP_UPSTREAM", upstream.to_string());
+    let proxy = Proxy::start(command, port, &dir.join("caddy.log")).await;
+
+    sign_in_journey(&site, &tessera, &proxy).await;
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
+}
