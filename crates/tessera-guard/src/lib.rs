@@ -15,7 +15,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use tessera_guard::{Guard, GuardConfig, GuardLayer, Principal};
 //! let guard = Guard::start(GuardConfig::new("http://localhost:8080").client("id", "secret")).await?;
-//! let app = axum::Router::new()
+//! let app: axum::Router = axum::Router::new()
 //!     .route("/me", axum::routing::get(|p: Principal| async move { p.user.to_string() }))
 //!     .layer(GuardLayer::new(guard));
 //! # let _ = app; Ok(()) }
