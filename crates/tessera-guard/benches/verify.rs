@@ -70,7 +70,11 @@ fn verify(c: &mut Criterion) {
     group.bench_function("guard", |b| {
         b.iter_batched(
             issue,
-            |token| runtime.block_on(guard.verify_token(black_box(&token))).unwrap(),
+            |token| {
+                runtime
+                    .block_on(guard.verify_token(black_box(&token)))
+                    .unwrap()
+            },
             BatchSize::SmallInput,
         );
     });
@@ -78,8 +82,7 @@ fn verify(c: &mut Criterion) {
         b.iter_batched(
             issue,
             |token| {
-                jsonwebtoken::decode::<AccessClaims>(black_box(&token), &key, &validation)
-                    .unwrap()
+                jsonwebtoken::decode::<AccessClaims>(black_box(&token), &key, &validation).unwrap()
             },
             BatchSize::SmallInput,
         );
@@ -88,7 +91,11 @@ fn verify(c: &mut Criterion) {
 
     let token = issue();
     c.bench_function("verify_repeat_token/guard", |b| {
-        b.iter(|| runtime.block_on(guard.verify_token(black_box(&token))).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(guard.verify_token(black_box(&token)))
+                .unwrap()
+        });
     });
 }
 

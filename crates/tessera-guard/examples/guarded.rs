@@ -29,11 +29,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let issuer = env("TESSERA_ISSUER").unwrap_or_else(|| "http://localhost:8080".into());
     let mut cfg = GuardConfig::new(issuer);
-    match (env("TESSERA_CLIENT_ID"), env("TESSERA_CLIENT_SECRET")) {
-        (Some(id), Some(secret)) => cfg = cfg.client(id, secret),
-        _ => tracing::warn!(
+    if let (Some(id), Some(secret)) = (env("TESSERA_CLIENT_ID"), env("TESSERA_CLIENT_SECRET")) {
+        cfg = cfg.client(id, secret);
+    } else {
+        tracing::warn!(
             "TESSERA_CLIENT_ID/TESSERA_CLIENT_SECRET unset: every token is checked with Tessera"
-        ),
+        );
     }
     let guard = Guard::start(cfg).await?;
     if guard.wait_in_sync(std::time::Duration::from_secs(5)).await {

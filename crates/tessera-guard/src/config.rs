@@ -66,15 +66,16 @@ impl GuardConfig {
             issuer: issuer.into(),
             servers: Vec::new(),
             audience: "tessera".to_owned(),
-            access_ttl: Duration::from_secs(300),
-            leeway: Duration::from_secs(30),
+            // The server's own defaults, from the crate that defines them.
+            access_ttl: tessera_token::TokenConfig::DEFAULT_ACCESS_TTL.unsigned_abs(),
+            leeway: tessera_token::TokenConfig::DEFAULT_LEEWAY.unsigned_abs(),
             client_id: None,
             client_secret: None,
             cutoff_bound: None,
             cutoff_policy: CutoffPolicy::default(),
             check_cache_ttl: Duration::from_secs(5),
             unknown_kid_refetch_interval: Duration::from_secs(10),
-            max_jwks_age: Duration::from_secs(3600),
+            max_jwks_age: time::Duration::HOUR.unsigned_abs(),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
@@ -143,7 +144,10 @@ impl fmt::Debug for GuardConfig {
             .field("audience", &self.audience)
             .field("access_ttl", &self.access_ttl)
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("cutoff_bound", &self.effective_cutoff_bound())
             .field("cutoff_policy", &self.cutoff_policy)
             .finish_non_exhaustive()

@@ -78,7 +78,10 @@ impl Credential {
 
 /// Methods the server checks CSRF on when a cookie authenticates.
 pub fn is_unsafe(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// The headers the server's CSRF check reads, forwarded to `/v1/check` for cookie requests with

@@ -67,7 +67,8 @@ impl Guard {
             .map_err(|reason| StartError::Unreachable("the JWKS".into(), reason))?;
         let ring = KeyRing::from_jwks(&jwks.document)?;
         let mut token_cfg = TokenConfig::new(cfg.issuer.clone(), cfg.audience.clone());
-        token_cfg.access_ttl = time::Duration::try_from(cfg.access_ttl).unwrap_or(time::Duration::MAX);
+        token_cfg.access_ttl =
+            time::Duration::try_from(cfg.access_ttl).unwrap_or(time::Duration::MAX);
         token_cfg.leeway = time::Duration::try_from(cfg.leeway).unwrap_or(time::Duration::MAX);
         let inner = Arc::new(Inner {
             verifier: Verifier::new(ring, &token_cfg),
@@ -228,7 +229,10 @@ impl Inner {
         match KeyRing::from_jwks(&jwks.document) {
             Ok(ring) => {
                 self.verifier.replace_ring(ring);
-                *self.keys_expire.lock().unwrap_or_else(PoisonError::into_inner) =
+                *self
+                    .keys_expire
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
                     Instant::now() + keep_for(&self.cfg, jwks.max_age);
                 true
             }

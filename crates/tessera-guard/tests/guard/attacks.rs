@@ -2,7 +2,7 @@
 //! that trusts a real server: every token is refused, most of them signed correctly by *some*
 //! key so that what is tested is the rule. Built with the token crate's own forge.
 
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../../../tessera-token/tests/common/mod.rs"]
 mod token_common;
 
@@ -135,7 +135,10 @@ async fn the_attack_corpus_is_refused() {
     other_audience.audience = "another-api".into();
     for (what, token) in [
         ("expired", issued(&app, &cfg, now - Duration::hours(1))),
-        ("not yet valid", issued(&app, &cfg, now + Duration::hours(1))),
+        (
+            "not yet valid",
+            issued(&app, &cfg, now + Duration::hours(1)),
+        ),
         ("wrong issuer", issued(&app, &other_issuer, now)),
         ("wrong audience", issued(&app, &other_audience, now)),
     ] {

@@ -160,7 +160,10 @@ pub fn guard_config(servers: &[&Instance], client: &(String, String)) -> GuardCo
 
 pub async fn start_guard(cfg: GuardConfig) -> Guard {
     let guard = Guard::start(cfg).await.expect("the guard starts");
-    assert!(guard.wait_in_sync(PATIENCE).await, "the guard reached ready");
+    assert!(
+        guard.wait_in_sync(PATIENCE).await,
+        "the guard reached ready"
+    );
     guard
 }
 
@@ -210,7 +213,10 @@ where
         if probe().await {
             return start.elapsed();
         }
-        assert!(start.elapsed() < within, "timed out after {within:?} waiting until {what}");
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -229,7 +235,10 @@ impl PgDatabase {
         let mut admin = match connect(&admin_url).await {
             Ok(conn) => conn,
             Err(reason) => {
-                assert!(std::env::var_os("CI").is_none(), "Postgres unreachable: {reason}");
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "Postgres unreachable: {reason}"
+                );
                 eprintln!("skipping: Postgres is unreachable ({reason})");
                 return None;
             }
