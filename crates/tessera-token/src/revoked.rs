@@ -46,6 +46,13 @@ impl RevokedSessions {
         }
     }
 
+    /// Records a revocation known by when its last token expires (`until`), as the revocation
+    /// stream announces it to resource servers: the entry is dropped by [`Self::prune`] at
+    /// `until`, whatever this set's retention. Returns true if `sid` was not known before.
+    pub fn insert_until(&self, sid: SessionId, until: OffsetDateTime) -> bool {
+        self.insert(sid, until - self.retention)
+    }
+
     /// Adds many at once, e.g. the store's `revoked_since` at start or after losing the
     /// revocation feed.
     pub fn extend(&self, revoked: impl IntoIterator<Item = (SessionId, OffsetDateTime)>) {
@@ -121,6 +128,17 @@ mod tests {
         assert_eq!(set.prune(t0() + Duration::seconds(340)), 1);
         assert!(set.is_empty());
         assert_eq!(set.reload_since(t0()), t0() - Duration::seconds(330));
+    }
+
+    #[test]
+    fn an_entry_known_by_its_until_goes_at_until() {
+        let set = RevokedSessions::new(Duration::seconds(330));
+        let sid = SessionId::random();
+        assert!(set.insert_until(sid, t0() + Duration::seconds(60)));
+        assert_eq!(set.prune(t0() + Duration::seconds(59)), 0);
+        assert!(set.contains(&sid));
+        assert_eq!(set.prune(t0() + Duration::seconds(60)), 1);
+        assert!(!set.contains(&sid));
     }
 
     #[test]
