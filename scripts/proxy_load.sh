@@ -52,10 +52,12 @@ http {
   access_log off;
   client_body_temp_path $WORK/body; proxy_temp_path $WORK/proxy; fastcgi_temp_path $WORK/fcgi;
   uwsgi_temp_path $WORK/uwsgi; scgi_temp_path $WORK/scgi;
-  upstream straight_app { server 127.0.0.1:$UPSTREAM_PORT; }
+  upstream straight_app { server 127.0.0.1:$UPSTREAM_PORT; keepalive 32; }
   server {
     listen 127.0.0.1:$STRAIGHT_PORT;
-    location / { proxy_pass http://straight_app; }
+    location / {
+      proxy_pass http://straight_app; proxy_http_version 1.1; proxy_set_header Connection "";
+    }
   }
   include $WORK/site.conf;
 }
