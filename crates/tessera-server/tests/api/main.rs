@@ -13,6 +13,7 @@ mod errors;
 mod forward_auth;
 mod ops;
 mod pages;
+mod restart;
 mod revocations;
 mod session_cap;
 mod session_rotation;
