@@ -27,7 +27,15 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim();
-        let normalized: String = trimmed.nfc().collect::<String>().to_lowercase();
+        // NFC again after lower-casing: a lower-case letter may have a precomposed form that its
+        // upper-case one lacks (`T` + U+0308 has none, `t` + U+0308 is `ẗ`), and without it the
+        // two spellings of one address would be two accounts. Found by a property test.
+        let normalized: String = trimmed
+            .nfc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfc()
+            .collect();
         if normalized.is_empty() {
             return Err(ValidationError::new("email", "must not be empty"));
         }
@@ -273,6 +281,15 @@ impl fmt::Display for ClientId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upper_case_letter_with_a_combining_mark_is_the_same_address_as_its_lower_case_form() {
+        let upper = Email::parse("T\u{308}@example.com").unwrap();
+        let composed = Email::parse("\u{1e97}@example.com").unwrap();
+        let decomposed = Email::parse("t\u{308}@example.com").unwrap();
+        assert_eq!(upper, composed);
+        assert_eq!(decomposed, composed);
+    }
 
     #[test]
     fn email_is_trimmed_and_case_insensitive() {
