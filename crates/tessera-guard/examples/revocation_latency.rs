@@ -88,7 +88,8 @@ async fn main() {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"postgres://postgres@127.0.0.1:5432/{db}\"\n{cache}\
          [token]\nissuer = \"{ISSUER}\"\n\
-         [limits]\nlogin_per_ip = \"100000/min\"\nlogin_per_account = \"100000/min\"\n"
+         [limits]\nlogin_per_ip = \"100000/min\"\nlogin_per_account = \"100000/min\"\n\
+         login_attempts_per_ip = \"100000/min\"\n"
     );
     let (a, a_state) = start(&text).await;
     let (b, _) = start(&text).await;
@@ -130,20 +131,15 @@ async fn main() {
             .json()
             .await
             .unwrap();
-        let token = grant["access_token"]
-            .as_str()
-            .expect("access token")
-            .to_owned();
+        let Some(token) = grant["access_token"].as_str().map(str::to_owned) else {
+            panic!("password grant: {grant}");
+        };
         let session = guard
             .verify_token(&token)
             .await
             .expect("the guard accepts the token first")
             .session;
-        let check = || {
-            http.get(format!("{b}/v1/check"))
-                .bearer_auth(&token)
-                .send()
-        };
+        let check = || http.get(format!("{b}/v1/check")).bearer_auth(&token).send();
         assert!(
             check().await.unwrap().status().is_success(),
             "B accepts the token first"
@@ -205,7 +201,10 @@ async fn main() {
             mut from_send,
             first_look,
         } = samples;
-        report(&format!("{mode} {name} (after A's 204)"), &mut after_response);
+        report(
+            &format!("{mode} {name} (after A's 204)"),
+            &mut after_response,
+        );
         report(
             &format!("{mode} {name} (from sending the logout)"),
             &mut from_send,
