@@ -4,14 +4,17 @@ use std::process::Command;
 
 use crate::helpers::{spawn_app_with, Backend};
 use crate::nginx::tempfile_dir;
-use crate::support::{doc_config, free_port, have, sign_in_journey, spawn_echo_upstream, Proxy};
+use crate::support::{
+    doc_config, have, sign_in_journey, spawn_echo_upstream, PortReservation, Proxy,
+};
 
 #[tokio::test]
 async fn caddy_forward_auth_guards_the_upstream() {
     if !have("caddy") {
         return;
     }
-    let port = free_port();
+    let reservation = PortReservation::new();
+    let port = reservation.port;
     let site = format!("http://127.0.0.1:{port}");
     let tessera = spawn_app_with(
         Backend::Memory,
@@ -45,6 +48,7 @@ async fn caddy_forward_auth_guards_the_upstream() {
             tessera.base.trim_start_matches("http://"),
         )
         .env("APP_UPSTREAM", upstream.to_string());
+    reservation.release();
     let proxy = Proxy::start(command, port, &dir.join("caddy.log")).await;
 
     sign_in_journey(&site, &tessera, &proxy).await;

@@ -3,14 +3,17 @@
 use std::process::Command;
 
 use crate::helpers::{spawn_app_with, Backend};
-use crate::support::{doc_config, free_port, have, sign_in_journey, spawn_echo_upstream, Proxy};
+use crate::support::{
+    doc_config, have, sign_in_journey, spawn_echo_upstream, PortReservation, Proxy,
+};
 
 #[tokio::test]
 async fn nginx_auth_request_guards_the_upstream() {
     if !have("nginx") {
         return;
     }
-    let port = free_port();
+    let reservation = PortReservation::new();
+    let port = reservation.port;
     let site = format!("http://127.0.0.1:{port}");
     let tessera = spawn_app_with(
         Backend::Memory,
@@ -45,6 +48,7 @@ async fn nginx_auth_request_guards_the_upstream() {
         .arg(dir.join("nginx.conf"))
         .arg("-g")
         .arg("daemon off;");
+    reservation.release();
     let proxy = Proxy::start(command, port, &dir.join("stderr.log")).await;
 
     sign_in_journey(&site, &tessera, &proxy).await;

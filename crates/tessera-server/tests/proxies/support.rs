@@ -29,11 +29,26 @@ pub fn have(binary: &str) -> bool {
     found
 }
 
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A port for the proxy, held bound until [`PortReservation::release`] just before the proxy
+/// starts: otherwise the servers the test starts meanwhile (Tessera, the upstream, on port 0)
+/// could be handed the same port, and the proxy, failing to bind, would leave them answering in
+/// its place.
+pub struct PortReservation {
+    listener: StdListener,
+    pub port: u16,
+}
+
+impl PortReservation {
+    pub fn new() -> Self {
+        let listener = StdListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        Self { listener, port }
+    }
+
+    pub fn release(self) -> u16 {
+        drop(self.listener);
+        self.port
+    }
 }
 
 /// An upstream application that answers every request with what it received.
@@ -107,6 +122,12 @@ impl Proxy {
                 .await
                 .is_ok()
             {
+                // Whatever answered, it is only the proxy if the proxy is still running (one that
+                // could not bind exits).
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if let Ok(Some(status)) = proxy.child.try_wait() {
+                    panic!("the proxy exited ({status}): {}", proxy.logs());
+                }
                 return proxy;
             }
             if let Ok(Some(status)) = proxy.child.try_wait() {
