@@ -189,6 +189,18 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// `GET path` without credentials, as JSON (JWKS, metadata).
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))

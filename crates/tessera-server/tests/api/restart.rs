@@ -14,15 +14,7 @@ use crate::tokens::password_grant;
 on_every_backend!(concurrent_sign_ups_of_one_address_create_one_account);
 
 async fn kids(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.get_json("/.well-known/jwks.json").await;
     let mut kids: Vec<String> = jwks["keys"]
         .as_array()
         .expect("keys")

@@ -404,15 +404,7 @@ async fn stream_announces_signing_key_changes(backend: Backend) {
         .iter()
         .map(|k| k.as_str().unwrap().to_owned())
         .collect();
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.get_json("/.well-known/jwks.json").await;
     let published: Vec<String> = jwks["keys"]
         .as_array()
         .unwrap()

@@ -574,15 +574,9 @@ async fn discovery_documents(backend: Backend) {
         assert_eq!(k["alg"], "EdDSA");
         assert!(k.get("d").is_none(), "no private parts");
     }
-    let meta: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(
         meta["issuer"],
         jwt_part(grant["access_token"].as_str().unwrap(), 1)["iss"]
