@@ -64,7 +64,8 @@ async fn main() {
     };
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"postgres://postgres@127.0.0.1:5432/{db}\"\n{cache}\
-         [limits]\nlogin_per_ip = \"100000/min\"\nlogin_per_account = \"100000/min\"\n"
+         [limits]\nlogin_per_ip = \"100000/min\"\nlogin_per_account = \"100000/min\"\n\
+         login_attempts_per_ip = \"100000/min\"\n"
     );
     let a = start(&text).await;
     let b = start(&text).await;
