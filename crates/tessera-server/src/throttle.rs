@@ -119,6 +119,29 @@ impl Limiter {
     }
 }
 
+/// Counts one attempt on each `(limiter, key)` in order; all or nothing. When one refuses, the
+/// attempt is given back to those that had admitted it — only attempts that go on to the work
+/// the throttles guard are counted — and `Err(retry_after)` says how long the refusing one
+/// needs. The tickets come back in the order given.
+pub async fn reserve_all(
+    steps: &[(&Limiter, &ThrottleKey)],
+    clock: &dyn Clock,
+) -> Result<Vec<Ticket>, Duration> {
+    let mut admitted = Vec::with_capacity(steps.len());
+    for (limiter, key) in steps {
+        match limiter.reserve(key, clock).await {
+            Ok(ticket) => admitted.push(ticket),
+            Err(wait) => {
+                for ((limiter, _), ticket) in steps.iter().zip(admitted) {
+                    limiter.refund(ticket).await;
+                }
+                return Err(wait);
+            }
+        }
+    }
+    Ok(admitted)
+}
+
 /// Every throttle of the server. Each guards one kind of attempt with its own counters.
 #[derive(Debug)]
 pub struct Throttles {

@@ -12,7 +12,7 @@ use crate::extract::Caller;
 use crate::service::sessions;
 use crate::service::tokens::{self, Grant};
 use crate::state::AppState;
-use crate::throttle::rate_limited;
+use crate::throttle::{rate_limited, reserve_all};
 
 /// Creates an account. Sign-ups over the network are throttled per client address and for
 /// everyone together, counted on every attempt; the password is checked against the policy,
@@ -60,25 +60,19 @@ fn email_taken() -> ApiError {
     ApiError::Conflict("an account with this email already exists")
 }
 
-/// Counts a sign-up attempt per address and globally; an admitted attempt is never refunded,
-/// since it may cost a hash.
+/// Counts a sign-up attempt per address and globally (see [`reserve_all`]); an admitted
+/// attempt is never refunded, since it may cost a hash.
 async fn reserve_signup(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let clock = state.clock.as_ref();
     let throttles = &state.throttles;
-    let per_ip = throttles
-        .signup_per_ip
-        .reserve(&ThrottleKey::ip(caller.ip), clock)
+    let (ip, everyone) = (ThrottleKey::ip(caller.ip), ThrottleKey::global());
+    let steps = [
+        (&throttles.signup_per_ip, &ip),
+        (&throttles.signup_global, &everyone),
+    ];
+    reserve_all(&steps, state.clock.as_ref())
         .await
-        .map_err(signup_throttled)?;
-    if let Err(wait) = throttles
-        .signup_global
-        .reserve(&ThrottleKey::global(), clock)
-        .await
-    {
-        throttles.signup_per_ip.refund(per_ip).await;
-        return Err(signup_throttled(wait));
-    }
-    Ok(())
+        .map(drop)
+        .map_err(signup_throttled)
 }
 
 fn signup_throttled(wait: time::Duration) -> ApiError {

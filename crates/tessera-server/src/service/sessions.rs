@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::service::revocation;
 use crate::state::AppState;
-use crate::throttle::Ticket;
+use crate::throttle::{reserve_all, Ticket};
 
 /// Checks a presented session secret: in-process cache first, then the shared cache (Redis,
 /// when configured), then the store; expiry, lock and revocation applied to whatever answered;
@@ -266,42 +266,26 @@ async fn end_sessions_over_cap(
 }
 
 /// Counts this login attempt on every login throttle before any hashing work, and refuses it
-/// when one of them is full. An attempt refused by one throttle is given back to those that
-/// had admitted it: only attempts that reach the hash are counted. Returns the per-address
-/// failure ticket, which a success refunds.
+/// when one of them is full (see [`reserve_all`]). Returns the per-address failure ticket,
+/// which a success refunds; the attempt itself (every attempt costs a hash) and the account's
+/// failure (kept until a success resets the account) stay counted.
 async fn reserve_login(
     state: &AppState,
     ip_key: &ThrottleKey,
     account_key: Option<&ThrottleKey>,
 ) -> Result<Ticket, ApiError> {
-    let clock = state.clock.as_ref();
     let throttles = &state.throttles;
-    // Every attempt costs a hash, successful or not: this ticket is kept either way.
-    let attempt = throttles
-        .login_attempts_per_ip
-        .reserve(ip_key, clock)
+    let mut steps = vec![
+        (&throttles.login_attempts_per_ip, ip_key),
+        (&throttles.login_per_ip, ip_key),
+    ];
+    if let Some(account_key) = account_key {
+        steps.push((&throttles.login_per_account, account_key));
+    }
+    let mut tickets = reserve_all(&steps, state.clock.as_ref())
         .await
         .map_err(rate_limited)?;
-    let ip_ticket = match throttles.login_per_ip.reserve(ip_key, clock).await {
-        Ok(ticket) => ticket,
-        Err(wait) => {
-            throttles.login_attempts_per_ip.refund(attempt).await;
-            return Err(rate_limited(wait));
-        }
-    };
-    if let Some(account_key) = account_key {
-        // Kept until a success resets the whole account.
-        if let Err(wait) = throttles
-            .login_per_account
-            .reserve(account_key, clock)
-            .await
-        {
-            throttles.login_attempts_per_ip.refund(attempt).await;
-            throttles.login_per_ip.refund(ip_ticket).await;
-            return Err(rate_limited(wait));
-        }
-    }
-    Ok(ip_ticket)
+    Ok(tickets.swap_remove(1))
 }
 
 pub(crate) fn rate_limited(wait: time::Duration) -> ApiError {
