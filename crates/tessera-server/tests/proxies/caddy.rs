@@ -2,26 +2,16 @@
 
 use std::process::Command;
 
-use crate::helpers::{spawn_app_with, Backend};
 use crate::nginx::tempfile_dir;
-use crate::support::{
-    doc_config, have, sign_in_journey, spawn_echo_upstream, PortReservation, Proxy,
-};
+use crate::support::{doc_config, have, sign_in_journey, Proxy, Stage};
 
 #[tokio::test]
 async fn caddy_forward_auth_guards_the_upstream() {
     if !have("caddy") {
         return;
     }
-    let reservation = PortReservation::new();
-    let port = reservation.port;
-    let site = format!("http://127.0.0.1:{port}");
-    let tessera = spawn_app_with(
-        Backend::Memory,
-        &format!("[server]\npublic_url = \"{site}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n"),
-    )
-    .await;
-    let upstream = spawn_echo_upstream().await;
+    let stage = Stage::new().await;
+    let port = stage.port;
 
     let dir = tempfile_dir("caddy");
     // Global options for a throw-away instance (no admin endpoint, no certificates), then the
@@ -42,16 +32,13 @@ async fn caddy_forward_auth_guards_the_upstream() {
         .env("HOME", &dir)
         .env("XDG_DATA_HOME", dir.join("data"))
         .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("SITE_ADDRESS", &site)
-        .env(
-            "TESSERA_UPSTREAM",
-            tessera.base.trim_start_matches("http://"),
-        )
-        .env("APP_UPSTREAM", upstream.to_string());
-    reservation.release();
+        .env("SITE_ADDRESS", &stage.site)
+        .env("TESSERA_UPSTREAM", stage.tessera_address())
+        .env("APP_UPSTREAM", stage.upstream.to_string());
+    stage.reservation.release();
     let proxy = Proxy::start(command, port, &dir.join("caddy.log")).await;
 
-    sign_in_journey(&site, &tessera, &proxy).await;
+    sign_in_journey(&stage.site, &stage.tessera, &proxy).await;
     drop(proxy);
     let _ = std::fs::remove_dir_all(&dir);
 }

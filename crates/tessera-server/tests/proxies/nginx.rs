@@ -2,32 +2,22 @@
 
 use std::process::Command;
 
-use crate::helpers::{spawn_app_with, Backend};
-use crate::support::{
-    doc_config, have, sign_in_journey, spawn_echo_upstream, PortReservation, Proxy,
-};
+use crate::support::{doc_config, have, sign_in_journey, Proxy, Stage};
 
 #[tokio::test]
 async fn nginx_auth_request_guards_the_upstream() {
     if !have("nginx") {
         return;
     }
-    let reservation = PortReservation::new();
-    let port = reservation.port;
-    let site = format!("http://127.0.0.1:{port}");
-    let tessera = spawn_app_with(
-        Backend::Memory,
-        &format!("[server]\npublic_url = \"{site}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n"),
-    )
-    .await;
-    let upstream = spawn_echo_upstream().await;
+    let stage = Stage::new().await;
+    let port = stage.port;
 
     let dir = tempfile_dir("nginx");
     let site_conf = doc_config("nginx.conf")
         .replace("__LISTEN__", &format!("127.0.0.1:{port}"))
         .replace("__SERVER_NAME__", "127.0.0.1")
-        .replace("__TESSERA__", tessera.base.trim_start_matches("http://"))
-        .replace("__APP__", &upstream.to_string());
+        .replace("__TESSERA__", stage.tessera_address())
+        .replace("__APP__", &stage.upstream.to_string());
     std::fs::write(dir.join("site.conf"), site_conf).unwrap();
     let d = dir.display();
     // As root (CI), nginx's workers would switch to `nobody`; keep them the current user.
@@ -48,10 +38,10 @@ async fn nginx_auth_request_guards_the_upstream() {
         .arg(dir.join("nginx.conf"))
         .arg("-g")
         .arg("daemon off;");
-    reservation.release();
+    stage.reservation.release();
     let proxy = Proxy::start(command, port, &dir.join("stderr.log")).await;
 
-    sign_in_journey(&site, &tessera, &proxy).await;
+    sign_in_journey(&stage.site, &stage.tessera, &proxy).await;
     drop(proxy);
     let _ = std::fs::remove_dir_all(&dir);
 }

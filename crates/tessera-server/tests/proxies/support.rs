@@ -51,6 +51,43 @@ impl PortReservation {
     }
 }
 
+/// What every proxy test sets up before its proxy: a port for the proxy (held until it
+/// starts), Tessera with that site as its public URL and the proxy (127.0.0.1) trusted, and an
+/// echoing upstream.
+pub struct Stage {
+    pub reservation: PortReservation,
+    pub port: u16,
+    pub site: String,
+    pub tessera: crate::helpers::TestApp,
+    pub upstream: SocketAddr,
+}
+
+impl Stage {
+    pub async fn new() -> Self {
+        let reservation = PortReservation::new();
+        let port = reservation.port;
+        let site = format!("http://127.0.0.1:{port}");
+        let tessera = crate::helpers::spawn_app_with(
+            crate::helpers::Backend::Memory,
+            &format!("[server]\npublic_url = \"{site}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n"),
+        )
+        .await;
+        let upstream = spawn_echo_upstream().await;
+        Self {
+            reservation,
+            port,
+            site,
+            tessera,
+            upstream,
+        }
+    }
+
+    /// Tessera's `host:port`, for a proxy's upstream line.
+    pub fn tessera_address(&self) -> &str {
+        self.tessera.base.trim_start_matches("http://")
+    }
+}
+
 /// An upstream application that answers every request with what it received.
 pub async fn spawn_echo_upstream() -> SocketAddr {
     async fn echo(req: Request) -> Json<Value> {
