@@ -6,6 +6,7 @@
 
 pub mod clock;
 mod common_passwords;
+pub mod credential;
 pub mod error;
 pub mod model;
 pub mod password;
@@ -16,6 +17,7 @@ pub mod throttle;
 pub mod types;
 
 pub use clock::{Clock, SystemClock, TestClock};
+pub use credential::Presented;
 pub use error::{StoreError, ValidationError};
 pub use model::{
     AuditEvent, Client, KeyState, NewAuditEvent, RefreshToken, Session, SessionKind,

@@ -15,6 +15,58 @@ pub struct SessionLifetimes {
     pub absolute: Duration,
 }
 
+/// The state of the account a session belongs to, as far as a session check cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    Active,
+    Locked,
+}
+
+impl Account {
+    pub const fn from_locked(locked: bool) -> Self {
+        if locked {
+            Self::Locked
+        } else {
+            Self::Active
+        }
+    }
+}
+
+/// The answer of [`SessionLifetimes::verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Live,
+    Expired,
+    Revoked,
+    Locked,
+}
+
+impl Liveness {
+    pub const fn is_live(self) -> bool {
+        matches!(self, Self::Live)
+    }
+}
+
+/// A session with what a check needs to know about its account: the record the session caches
+/// (in-process and shared) hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub session: Session,
+    pub email: crate::types::Email,
+    pub locked: bool,
+}
+
+impl SessionRecord {
+    pub fn verdict(&self, revoked: bool, now: OffsetDateTime) -> Liveness {
+        SessionLifetimes::verdict(
+            &self.session,
+            Account::from_locked(self.locked),
+            revoked,
+            now,
+        )
+    }
+}
+
 /// Who is opening a session and from where.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
@@ -62,6 +114,27 @@ impl SessionLifetimes {
 
     pub fn is_live(session: &Session, now: OffsetDateTime) -> bool {
         session.revoked_at.is_none() && now < session.idle_expires_at && now < session.expires_at
+    }
+
+    /// Whether a check may accept `session` at `now`. Every path that asks "is this session
+    /// usable" asks here, the caches included, with what it knows besides the record: whether
+    /// the account is locked and whether the session is in the revoked set (a revocation this
+    /// instance has heard of before its copy of the record shows it).
+    pub fn verdict(
+        session: &Session,
+        account: Account,
+        revoked: bool,
+        now: OffsetDateTime,
+    ) -> Liveness {
+        if revoked || session.revoked_at.is_some() {
+            Liveness::Revoked
+        } else if account == Account::Locked {
+            Liveness::Locked
+        } else if now >= session.idle_expires_at || now >= session.expires_at {
+            Liveness::Expired
+        } else {
+            Liveness::Live
+        }
     }
 
     /// The activity write a request at `now` calls for, if any.

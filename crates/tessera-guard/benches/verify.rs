@@ -14,7 +14,6 @@ use tessera_core::password::PasswordHasher;
 use tessera_core::{SessionId, SystemClock, UserId};
 use tessera_guard::{CutoffPolicy, Guard, GuardConfig};
 use tessera_server::config::Config;
-use tessera_server::service::tokens;
 use tessera_server::{Application, Options};
 use tessera_token::{AccessClaims, AccessTokenRequest};
 
@@ -54,12 +53,15 @@ fn verify(c: &mut Criterion) {
             scope: Some("openid profile".into()),
             roles: vec!["admin".into()],
         };
-        tokens::jwks(&state)
+        state
+            .tokens
+            .verifier
+            .ring()
             .issue(&request, &state.tokens.cfg, state.clock.now())
             .unwrap()
             .token
     };
-    let jwks = tokens::jwks(&state).jwks().clone();
+    let jwks = state.tokens.verifier.ring().jwks().clone();
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
     let key = DecodingKey::from_jwk(&jwk).unwrap();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::EdDSA);

@@ -93,7 +93,7 @@ async fn main() {
     );
     let (a, a_state) = start(&text).await;
     let (b, _) = start(&text).await;
-    let (client, secret) = tessera_server::service::clients::create(&a_state, "bench", None)
+    let (client, secret) = tessera_engine::clients::create(&a_state, "bench", None)
         .await
         .expect("client");
     let guard = Guard::start(

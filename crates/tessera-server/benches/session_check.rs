@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion};
 use tessera_core::password::PasswordHasher;
 use tessera_core::{SecretToken, SystemClock};
+use tessera_engine::Caller;
+use tessera_engine::{accounts, sessions};
 use tessera_server::app::{build_state, Options};
 use tessera_server::config::Config;
-use tessera_server::extract::Caller;
-use tessera_server::service::{accounts, sessions};
 use tessera_server::state::AppState;
 
 #[path = "session_check/postgres.rs"]
@@ -79,7 +79,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("cache_miss", |b| {
         b.iter(|| {
-            f.state.sessions.evict(f.session_id);
+            f.state.sessions.evict_local(f.session_id);
             f.rt.block_on(sessions::authenticate(&f.state, &f.secret))
                 .unwrap()
                 .unwrap()
@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
 fn miss_percentiles() {
     let f = fixture();
     percentiles("session_check_sqlite/cache_miss", 20_000, || {
-        f.state.sessions.evict(f.session_id);
+        f.state.sessions.evict_local(f.session_id);
         let started = Instant::now();
         f.rt.block_on(sessions::authenticate(&f.state, &f.secret))
             .unwrap()

@@ -2,19 +2,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use tessera_core::password::PasswordHasher;
 use tessera_core::store::Store;
 use tessera_core::{Clock, SystemClock};
+use tessera_engine::tasks::Background;
+use tessera_engine::{Dependencies, Engine};
 use tessera_store::FeedEvent;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::config::Config;
-use crate::service::revocation;
-use crate::service::tokens::{self, TokenService, TokenSetupError};
-use crate::state::{AppState, Dependencies, ServerSecrets};
+use crate::state::AppState;
 
 /// A bound, not yet running server.
 #[derive(Debug)]
@@ -44,8 +43,8 @@ impl Default for Options {
 pub enum StartError {
     #[error("cannot open the store: {0}")]
     Store(#[source] tessera_core::StoreError),
-    #[error("cannot load signing keys: {0}")]
-    Tokens(#[source] TokenSetupError),
+    #[error(transparent)]
+    Engine(#[from] tessera_engine::StartError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -96,20 +95,14 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish and stops the
+    /// engine's background tasks.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let addr = self.local_addr();
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let sweeper = tokio::spawn(sweep_loop(self.state.clone(), stop_rx.clone()));
-        let maintainer = tokio::spawn(maintenance_loop(self.state.clone(), stop_rx.clone()));
-        let follower = tokio::spawn(revocation::follow_feed(
-            self.state.clone(),
-            self.events,
-            stop_rx,
-        ));
+        let background = Background::start(&self.state.engine, self.events);
         let app = crate::routes::router(self.state.clone());
         tracing::info!(backend = self.state.store.backend(), "listening on {addr}");
         // Revocation streams never end on their own, and graceful shutdown waits for every
@@ -120,11 +113,8 @@ impl Application {
             state.revocation_stream.close();
         };
         let result =
-            crate::serve::run(self.listener, app, &self.state.config.server, shutdown).await;
-        let _ = stop_tx.send(true);
-        let _ = sweeper.await;
-        let _ = maintainer.await;
-        let _ = follower.await;
+            crate::serve::run(self.listener, app, &self.state.web.config.server, shutdown).await;
+        background.shutdown().await;
         tracing::info!("server stopped");
         result
     }
@@ -148,66 +138,13 @@ pub async fn build_state_subscribed(
     store: Arc<dyn Store>,
     options: Options,
 ) -> Result<(AppState, broadcast::Receiver<FeedEvent>), StartError> {
-    let feed = tessera_store::open_feed(
-        store.clone(),
-        &config.store.url,
-        config.cache.url.as_deref(),
-    )
-    .await
-    .map_err(StartError::Store)?;
-    let events = feed.subscribe();
-    let secrets = ServerSecrets::load(store.as_ref())
-        .await
-        .map_err(StartError::Store)?;
-    let tokens = TokenService::load(&config, store.as_ref(), options.clock.as_ref())
-        .await
-        .map_err(StartError::Tokens)?;
     let deps = Dependencies {
         store,
         clock: options.clock,
         hasher: options.hasher,
-        secrets,
-        tokens,
-        feed,
     };
-    let state = AppState::new(config, deps).map_err(StartError::Store)?;
-    Ok((state, events))
-}
-
-/// Deletes expired sessions, and revoked ones once no access token can still name them. The
-/// delete is idempotent, so several instances sweeping the same store is harmless.
-async fn sweep_loop(state: AppState, mut stop: watch::Receiver<bool>) {
-    let every =
-        StdDuration::from_secs(state.config.session.sweep_interval.0.whole_seconds().max(1) as u64);
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        let now = state.clock.now();
-        let keep_revoked = state.config.token.access_ttl.0 + state.config.token.leeway.0;
-        match state.store.sweep_sessions(now, now - keep_revoked).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "swept expired sessions"),
-            Err(err) => tracing::warn!(error = %err, "session sweep failed"),
-        }
-    }
-}
-
-/// How often the signing ring is rebuilt from the store (to pick up rotations made by another
-/// instance or the CLI) and the revoked set is pruned.
-const MAINTENANCE_EVERY: StdDuration = StdDuration::from_secs(30);
-
-async fn maintenance_loop(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
-            _ = stop.changed() => return,
-        }
-        tokens::maintain(&state).await;
-        // Belt and braces under the feed: Redis pub/sub is at-most-once.
-        revocation::resync(&state).await;
-    }
+    let (engine, events) = Engine::start(config.engine_settings(), deps).await?;
+    Ok((AppState::new(Arc::new(engine), config), events))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -5,13 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_core::Email;
 
 use crate::app::{build_state, shutdown_signal, Application, Options};
 use crate::config::Config;
 use crate::routes::views::rfc3339;
-use crate::service::{accounts, sessions};
 use crate::state::AppState;
+use tessera_engine::{accounts, clients, keys, sessions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -149,13 +148,10 @@ async fn offline_state(config: Config) -> Result<AppState, String> {
 }
 
 async fn find_user(state: &AppState, email: &str) -> Result<tessera_core::User, String> {
-    let email = Email::parse(email).map_err(|e| crate::error::chain(&e))?;
-    state
-        .store
-        .user_by_email(&email)
+    accounts::find_by_email(state, email)
         .await
         .map_err(|e| crate::error::chain(&e))?
-        .ok_or_else(|| format!("no account with email {email}"))
+        .ok_or_else(|| format!("no account with email {}", email.trim()))
 }
 
 async fn user_command(config: Config, cmd: UserCommand) -> Result<(), String> {
@@ -218,7 +214,7 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> Result<(), String> {
     let chain = |e: &dyn std::error::Error| crate::error::chain(e);
     match cmd {
         KeysCommand::List => {
-            let keys = state.store.list_keys().await.map_err(|e| chain(&e))?;
+            let keys = keys::list(&state).await.map_err(|e| chain(&e))?;
             println!(
                 "{:<24}  {:<6}  {:<8}  {:<24}  {:<24}  RETIRED",
                 "KID", "ALG", "STATE", "CREATED", "ACTIVATED"
@@ -238,29 +234,7 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> Result<(), String> {
             }
         }
         KeysCommand::Rotate { force } => {
-            let now = state.clock.now();
-            let keys = state.store.list_keys().await.map_err(|e| chain(&e))?;
-            let min_age =
-                time::Duration::seconds(2 * crate::routes::wellknown::JWKS_MAX_AGE_SECS as i64);
-            // The key that will start signing is the oldest `next`; with none, a brand-new key
-            // would sign at once, before any cache has seen it.
-            let promoted_age = keys
-                .iter()
-                .filter(|k| k.state == tessera_core::KeyState::Next)
-                .map(|k| now - k.created_at)
-                .max()
-                .unwrap_or(time::Duration::ZERO);
-            if promoted_age < min_age && !force {
-                return Err(format!(
-                    "the next key was published {}s ago; JWKS caches may not have it yet. \
-                     Wait {}s or pass --force",
-                    promoted_age.whole_seconds(),
-                    (min_age - promoted_age).whole_seconds()
-                ));
-            }
-            let changes = crate::service::tokens::rotate_keys(&state)
-                .await
-                .map_err(|e| chain(&e))?;
+            let changes = keys::rotate(&state, force).await.map_err(|e| chain(&e))?;
             println!(
                 "rotated signing keys ({changes} change(s)); running servers pick it up within 30s"
             );
@@ -273,7 +247,7 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
     let state = offline_state(config).await?;
     match cmd {
         ClientsCommand::Add { name } => {
-            let (client, secret) = crate::service::clients::create(&state, &name, None)
+            let (client, secret) = clients::create(&state, &name, None)
                 .await
                 .map_err(|e| crate::error::chain(&e))?;
             println!(
@@ -284,9 +258,7 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
             eprintln!("store the secret now: only its hash is kept");
         }
         ClientsCommand::List => {
-            for c in state
-                .store
-                .list_clients()
+            for c in clients::list(&state)
                 .await
                 .map_err(|e| crate::error::chain(&e))?
             {

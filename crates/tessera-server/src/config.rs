@@ -10,8 +10,11 @@ use std::path::Path;
 
 use axum::http::Uri;
 use ipnet::IpNet;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
-use tessera_core::throttle::{parse_duration, Rate};
+use tessera_core::throttle::parse_duration;
+use tessera_engine::Limits;
+use tessera_token::Alg;
 use time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +50,10 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+fn de_alg<'de, D: Deserializer<'de>>(d: D) -> Result<Alg, D::Error> {
     let s = String::deserialize(d)?;
     s.parse()
-        .map_err(|e: tessera_core::ValidationError| serde::de::Error::custom(e.reason))
+        .map_err(|_| serde::de::Error::custom("must be one of EdDSA, ES256, RS256, HS256"))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,7 +68,7 @@ pub struct Config {
     pub signup: SignupConfig,
     pub admin: AdminConfig,
     pub password: PasswordConfig,
-    pub limits: LimitsConfig,
+    pub limits: Limits,
     pub keys: KeysConfig,
     pub revocations: RevocationsConfig,
 }
@@ -128,7 +131,8 @@ pub struct TokenConfig {
     pub access_ttl: Dur,
     pub refresh_ttl: Dur,
     pub refresh_reuse_grace: Dur,
-    pub algorithm: String,
+    #[serde(deserialize_with = "de_alg")]
+    pub algorithm: Alg,
     pub issuer: Option<String>,
     pub audience: String,
     pub leeway: Dur,
@@ -143,7 +147,7 @@ pub struct SignupConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,32 +161,11 @@ pub struct PasswordConfig {
     pub hashing_slots: Option<usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    #[serde(deserialize_with = "de_rate")]
-    pub login_per_ip: Rate,
-    #[serde(deserialize_with = "de_rate")]
-    pub login_per_account: Rate,
-    #[serde(deserialize_with = "de_rate")]
-    pub login_attempts_per_ip: Rate,
-    #[serde(deserialize_with = "de_rate")]
-    pub password_change_per_user: Rate,
-    #[serde(deserialize_with = "de_rate")]
-    pub signup_per_ip: Rate,
-    #[serde(deserialize_with = "de_rate")]
-    pub signup_global: Rate,
-    #[serde(deserialize_with = "de_rate")]
-    pub admin_key_per_ip: Rate,
-    #[serde(deserialize_with = "de_rate")]
-    pub client_secret_per_ip: Rate,
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     /// 32 bytes, base64: encrypts signing keys at rest.
-    pub encryption_key: Option<String>,
+    pub encryption_key: Option<SecretString>,
     /// Where the key is kept when `encryption_key` is not set; generated when missing.
     /// Default: `<database>.key` beside a SQLite database.
     pub encryption_key_file: Option<String>,
@@ -216,7 +199,7 @@ impl Default for Config {
             signup: SignupConfig { enabled: true },
             admin: AdminConfig::default(),
             password: PasswordConfig::default(),
-            limits: LimitsConfig::default(),
+            limits: Limits::default(),
             keys: KeysConfig::default(),
             revocations: RevocationsConfig::default(),
         }
@@ -264,7 +247,7 @@ impl Default for TokenConfig {
             access_ttl: Dur(Duration::minutes(5)),
             refresh_ttl: Dur(Duration::days(30)),
             refresh_reuse_grace: Dur(Duration::ZERO),
-            algorithm: "EdDSA".into(),
+            algorithm: Alg::EdDSA,
             issuer: None,
             audience: "tessera".into(),
             leeway: Dur(Duration::seconds(30)),
@@ -288,45 +271,6 @@ impl Default for PasswordConfig {
     }
 }
 
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            login_per_ip: Rate {
-                limit: 20,
-                period: Duration::MINUTE,
-            },
-            login_per_account: Rate {
-                limit: 5,
-                period: Duration::MINUTE,
-            },
-            login_attempts_per_ip: Rate {
-                limit: 120,
-                period: Duration::MINUTE,
-            },
-            password_change_per_user: Rate {
-                limit: 5,
-                period: Duration::MINUTE,
-            },
-            signup_per_ip: Rate {
-                limit: 20,
-                period: Duration::HOUR,
-            },
-            signup_global: Rate {
-                limit: 300,
-                period: Duration::MINUTE,
-            },
-            admin_key_per_ip: Rate {
-                limit: 10,
-                period: Duration::MINUTE,
-            },
-            client_secret_per_ip: Rate {
-                limit: 20,
-                period: Duration::MINUTE,
-            },
-        }
-    }
-}
-
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: &[&str] = &[
     "server.trusted_proxies",
@@ -334,48 +278,31 @@ const LIST_KEYS: &[&str] = &[
     "password.deny_list",
 ];
 
-/// Every key this version understands, for the unknown-key check.
-pub const KNOWN_KEYS: &[&str] = &[
-    "server.listen",
-    "server.public_url",
-    "server.trusted_proxies",
-    "server.allowed_return_origins",
-    "server.body_limit",
-    "server.header_read_timeout",
-    "server.keep_alive_timeout",
-    "server.max_connections",
-    "server.max_connections_per_ip",
-    "store.url",
-    "cache.url",
-    "session.idle_timeout",
-    "session.absolute_timeout",
-    "session.sweep_interval",
-    "session.max_per_user",
-    "cookie.secure",
-    "token.access_ttl",
-    "token.refresh_ttl",
-    "token.refresh_reuse_grace",
-    "token.algorithm",
-    "token.issuer",
-    "token.audience",
-    "token.leeway",
-    "signup.enabled",
-    "admin.api_key",
-    "password.min_length",
-    "password.deny_list",
-    "password.hashing_slots",
-    "limits.login_per_ip",
-    "limits.login_per_account",
-    "limits.login_attempts_per_ip",
-    "limits.password_change_per_user",
-    "limits.signup_per_ip",
-    "limits.signup_global",
-    "limits.admin_key_per_ip",
-    "limits.client_secret_per_ip",
-    "keys.encryption_key",
-    "keys.encryption_key_file",
-    "revocations.max_subscribers",
-];
+/// The keys of `section`, as serde knows them from the section's struct: the one source of
+/// truth for what a configuration file and `TESSERA_*` variables may set. `None`: no such
+/// section.
+fn section_keys(section: &str) -> Option<&'static [&'static str]> {
+    use serde_aux::serde_introspection::serde_introspect as keys_of;
+    Some(match section {
+        "server" => keys_of::<ServerConfig>(),
+        "store" => keys_of::<StoreConfig>(),
+        "cache" => keys_of::<CacheConfig>(),
+        "session" => keys_of::<SessionConfig>(),
+        "cookie" => keys_of::<CookieConfig>(),
+        "token" => keys_of::<TokenConfig>(),
+        "signup" => keys_of::<SignupConfig>(),
+        "admin" => keys_of::<AdminConfig>(),
+        "password" => keys_of::<PasswordConfig>(),
+        "limits" => keys_of::<Limits>(),
+        "keys" => keys_of::<KeysConfig>(),
+        "revocations" => keys_of::<RevocationsConfig>(),
+        _ => return None,
+    })
+}
+
+fn is_known_key(section: &str, key: &str) -> bool {
+    section_keys(section).is_some_and(|keys| keys.contains(&key))
+}
 
 impl Config {
     /// Loads `path` (or `./tessera.toml` when present and no path is given), then applies the
@@ -457,17 +384,11 @@ impl Config {
                 "must be at least token.access_ttl",
             ));
         }
-        if !["EdDSA", "ES256", "RS256", "HS256"].contains(&self.token.algorithm.as_str()) {
-            return Err(invalid(
-                "token.algorithm",
-                "must be one of EdDSA, ES256, RS256, HS256",
-            ));
-        }
         if self.token.audience.is_empty() {
             return Err(invalid("token.audience", "must not be empty"));
         }
         if let Some(key) = &self.admin.api_key {
-            if key.chars().count() < 32 {
+            if key.expose_secret().chars().count() < 32 {
                 return Err(invalid(
                     "admin.api_key",
                     "must be at least 32 characters (`tessera admin-key create` makes one)",
@@ -515,7 +436,7 @@ impl Config {
             ));
         }
         if let Some(key) = &self.keys.encryption_key {
-            tessera_token::EncryptionKey::from_base64(key)
+            tessera_token::EncryptionKey::from_base64(key.expose_secret())
                 .map_err(|_| invalid("keys.encryption_key", "must be 32 bytes, base64 encoded"))?;
         }
         if let Some(url) = &self.cache.url {
@@ -592,9 +513,8 @@ fn check_known_keys(table: &toml::Table) -> Result<(), ConfigError> {
             return Err(ConfigError::UnknownKey(section.clone()));
         };
         for key in keys.keys() {
-            let full = format!("{section}.{key}");
-            if !KNOWN_KEYS.contains(&full.as_str()) {
-                return Err(ConfigError::UnknownKey(full));
+            if !is_known_key(section, key) {
+                return Err(ConfigError::UnknownKey(format!("{section}.{key}")));
             }
         }
     }
@@ -617,7 +537,7 @@ fn apply_env(
         };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let full = format!("{section}.{key}");
-        if !KNOWN_KEYS.contains(&full.as_str()) {
+        if !is_known_key(&section, &key) {
             return Err(ConfigError::UnknownEnvKey {
                 key: full,
                 var: name,
@@ -680,7 +600,7 @@ mod tests {
         assert_eq!(c.revocations.max_subscribers, 1000);
         assert_eq!(c.token.access_ttl.0, Duration::minutes(5));
         assert_eq!(c.token.refresh_ttl.0, Duration::days(30));
-        assert_eq!(c.token.algorithm, "EdDSA");
+        assert_eq!(c.token.algorithm, Alg::EdDSA);
         assert_eq!(c.issuer(), "http://localhost:8080");
         assert!(
             !c.cookie_secure(),

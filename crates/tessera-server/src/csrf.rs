@@ -50,20 +50,20 @@ fn needs_csrf_check(req: &Request) -> bool {
 fn expected_origin(state: &AppState, req: &Request) -> String {
     let path = req.uri().path();
     if !forwarded::is_check_path(path) {
-        return state.public_origin.clone();
+        return state.web.public_origin.clone();
     }
     let Ok((_, source)) = crate::routes::check::mode_and_source(req.uri()) else {
-        return state.public_origin.clone();
+        return state.web.public_origin.clone();
     };
     forwarded::original_url(
         req.headers(),
         req.uri(),
         source,
         forwarded::peer_ip(req.extensions()),
-        &state.config.server.trusted_proxies,
+        &state.web.config.server.trusted_proxies,
     )
     .and_then(|url| public_origin(&url))
-    .unwrap_or_else(|| state.public_origin.clone())
+    .unwrap_or_else(|| state.web.public_origin.clone())
 }
 
 /// Whether the request's provenance headers name a foreign origin.
@@ -130,7 +130,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     if let Err(err) = require_same_origin(req.headers(), &expected_origin(&state, &req)) {
         return err.into_response();
     }
-    let (req, presented) = match presented_token(req, state.config.server.body_limit).await {
+    let (req, presented) = match presented_token(req, state.web.config.server.body_limit).await {
         Ok(found) => found,
         Err(err) => return err.into_response(),
     };

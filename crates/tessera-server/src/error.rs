@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use tessera_core::{StoreError, ValidationError};
+use tessera_engine::EngineError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -53,7 +54,7 @@ impl ApiError {
         Self::Internal(Box::new(err))
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Self::InvalidGrant => (StatusCode::BAD_REQUEST, "invalid_grant"),
@@ -93,28 +94,53 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The full `source()` chain, for the log line.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut next = err.source();
-    while let Some(e) = next {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        next = e.source();
+pub use tessera_engine::error::chain;
+
+/// The engine's domain errors on the wire. `Unauthenticated` carries no RFC 6750 challenge:
+/// handlers that know the credential came as a Bearer token say so themselves.
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(reason) => Self::InvalidRequest(reason),
+            EngineError::InvalidGrant => Self::InvalidGrant,
+            EngineError::InvalidClient => Self::InvalidClient,
+            EngineError::Unauthenticated => Self::Unauthorized { bearer: false },
+            EngineError::Forbidden(why) => Self::Forbidden(why),
+            EngineError::NotFound => Self::NotFound,
+            EngineError::Conflict(what) => Self::Conflict(what),
+            EngineError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            EngineError::Unavailable(source) => Self::Unavailable(source),
+            EngineError::Internal(source) => Self::Internal(source),
+        }
     }
-    out
+}
+
+impl ApiError {
+    /// Logs an internal failure or an unavailable dependency, with its whole cause chain: the
+    /// one log line an error gets, whether it is rendered as JSON or as a page.
+    pub(crate) fn log(&self) {
+        match self {
+            Self::Internal(_) => tracing::error!(error = %chain(self), "request failed"),
+            Self::Unavailable(Some(_)) => {
+                tracing::warn!(error = %chain(self), "dependency unavailable");
+            }
+            _ => {}
+        }
+    }
+
+    /// The `Retry-After` seconds of a refusal by a throttle.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        match &self {
-            Self::Internal(_) => tracing::error!(error = %chain(&self), "request failed"),
-            Self::Unavailable(Some(_)) => {
-                tracing::warn!(error = %chain(&self), "dependency unavailable");
-            }
-            _ => {}
-        }
+        self.log();
         let body = Json(json!({ "error": code, "error_description": self.to_string() }));
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
@@ -131,11 +157,10 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Basic realm=\"tessera\""),
                 );
             }
-            Self::RateLimited { retry_after_secs } => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after_secs.max(1)),
-                );
+            Self::RateLimited { .. } => {
+                if let Some(secs) = self.retry_after() {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
             }
             _ => {}
         }

@@ -149,11 +149,16 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) -> IpAddr
     peer
 }
 
-/// Who is calling: IP and user agent, resolved once per request.
+/// Who is calling ([`tessera_engine::Caller`]: IP and user agent), as an extractor. The IP is
+/// the client named by a trusted proxy, else the socket peer.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub ip: IpAddr,
-    pub user_agent: Option<String>,
+pub struct Caller(pub tessera_engine::Caller);
+
+impl std::ops::Deref for Caller {
+    type Target = tessera_engine::Caller;
+    fn deref(&self) -> &tessera_engine::Caller {
+        &self.0
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -164,13 +169,17 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-        let ip = client_ip(&parts.headers, peer, &state.config.server.trusted_proxies);
+        let ip = client_ip(
+            &parts.headers,
+            peer,
+            &state.web.config.server.trusted_proxies,
+        );
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Self { ip, user_agent })
+        Ok(Self(tessera_engine::Caller { ip, user_agent }))
     }
 }
 

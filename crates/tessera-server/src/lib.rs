@@ -1,11 +1,12 @@
 //! The Tessera authentication server.
 //!
-//! Handlers are thin: they parse input, call a function in [`service`] that applies the rules of
-//! `tessera-core`, and map the result to HTTP. See `docs/architecture.md`.
+//! The server is the HTTP front end of [`tessera_engine`]: routing, extraction, cookies, CSRF,
+//! rendering the engine's results and errors as JSON (API) or HTML (pages), configuration, the
+//! CLI and telemetry. Handlers are thin: they parse input, call a use case of the engine, and
+//! map the result to HTTP. See `docs/architecture.md`.
 
 pub mod app;
 pub mod auth;
-pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod cookies;
@@ -13,14 +14,11 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
-pub mod hashing;
 pub mod routes;
 pub mod serve;
-pub mod service;
-pub mod shared_sessions;
+pub mod settings;
 pub mod state;
 pub mod telemetry;
-pub mod throttle;
 
 pub use app::{Application, Options};
 pub use config::Config;

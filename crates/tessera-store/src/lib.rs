@@ -26,9 +26,10 @@ use tessera_core::StoreError;
 pub use feed::{open_feed, FeedEvent, RevocationFeed};
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
-pub use shared_sessions::{RedisSessionCache, SharedSession};
+pub use shared_sessions::RedisSessionCache;
 pub use shared_throttle::RedisThrottle;
 pub use sqlite::{sqlite_file, SqliteStore};
+pub use tessera_core::session::SessionRecord;
 
 /// Opens the backend named by `url` and, when `migrate` is set, brings its schema up to date.
 ///

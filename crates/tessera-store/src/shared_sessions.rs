@@ -25,7 +25,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use tessera_core::clock::to_unix_millis;
 use tessera_core::secret::{constant_time_eq, keyed_tag};
-use tessera_core::{Email, Session, SessionId, SessionKind, StoreError, TokenHash, UserId};
+use tessera_core::session::SessionRecord;
+use tessera_core::{Session, SessionId, SessionKind, StoreError, TokenHash, UserId};
 use time::{Duration, OffsetDateTime};
 
 use crate::decode;
@@ -46,14 +47,6 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 return 1
 ";
-
-/// What a session check needs, as the shared cache keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedSession {
-    pub session: Session,
-    pub email: Email,
-    pub locked: bool,
-}
 
 pub struct RedisSessionCache {
     link: RedisLink,
@@ -92,7 +85,7 @@ impl RedisSessionCache {
 
     /// The record for the secret that hashes to `hash`. `Ok(None)` when there is none; an error
     /// when Redis fails or the record is corrupt or of another version — a miss either way.
-    pub async fn get(&self, hash: &TokenHash) -> Result<Option<SharedSession>, StoreError> {
+    pub async fn get(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         let raw: Option<Vec<u8>> = self
             .link
             .cmd(redis::cmd("GET").arg(self.record_key(hash)))
@@ -106,7 +99,7 @@ impl RedisSessionCache {
     /// [`REVOKED_MARK_TTL`]), its user is locked, or no time is left.
     pub async fn put(
         &self,
-        entry: &SharedSession,
+        entry: &SessionRecord,
         now: OffsetDateTime,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
@@ -230,7 +223,7 @@ struct Record {
 }
 
 impl Record {
-    fn of(entry: &SharedSession, hex: &str) -> Self {
+    fn of(entry: &SessionRecord, hex: &str) -> Self {
         let s = &entry.session;
         Self {
             v: FORMAT_VERSION,
@@ -276,7 +269,7 @@ fn decode_record(
     bytes: &[u8],
     hash: &TokenHash,
     mac_key: &[u8; 32],
-) -> Result<SharedSession, StoreError> {
+) -> Result<SessionRecord, StoreError> {
     const WHAT: &str = "shared session record";
     let version: Version = serde_json::from_slice(bytes)
         .map_err(|_| decode::corrupt(WHAT, "not a versioned record"))?;
@@ -303,7 +296,7 @@ fn decode_record(
     if secret_hash != *hash {
         return Err(decode::corrupt(WHAT, "stored under another hash"));
     }
-    Ok(SharedSession {
+    Ok(SessionRecord {
         session: Session {
             id: SessionId(r.id),
             user_id: UserId(r.user_id),
@@ -347,9 +340,9 @@ mod tests {
     use super::*;
     use crate::conformance::support::{at, session, user};
 
-    fn entry() -> SharedSession {
+    fn entry() -> SessionRecord {
         let owner = user();
-        SharedSession {
+        SessionRecord {
             session: session(&owner, at(Duration::ZERO)),
             email: owner.email,
             locked: false,
@@ -358,7 +351,7 @@ mod tests {
 
     const KEY: [u8; 32] = [7; 32];
 
-    fn sealed(entry: &SharedSession) -> Vec<u8> {
+    fn sealed(entry: &SessionRecord) -> Vec<u8> {
         Record::of(entry, &hex(entry.session.secret_hash.as_bytes()))
             .sealed(&KEY)
             .unwrap()
@@ -397,7 +390,7 @@ mod tests {
             .sealed(&[8; 32])
             .unwrap();
         let good = String::from_utf8(sealed(&entry)).unwrap();
-        let unlocked = SharedSession {
+        let unlocked = SessionRecord {
             locked: true,
             ..entry.clone()
         };

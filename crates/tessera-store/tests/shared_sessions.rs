@@ -8,7 +8,7 @@ use redis::aio::MultiplexedConnection;
 use tessera_core::StoreError;
 use tessera_store::conformance::support::{session, user};
 use tessera_store::shared_sessions::REVOKED_MARK_TTL;
-use tessera_store::{RedisSessionCache, SharedSession};
+use tessera_store::{RedisSessionCache, SessionRecord};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -32,9 +32,9 @@ async fn setup() -> Option<(RedisSessionCache, MultiplexedConnection)> {
 }
 
 /// A live session opened at `now`: 30 min idle, 12 h absolute.
-fn entry(now: OffsetDateTime) -> SharedSession {
+fn entry(now: OffsetDateTime) -> SessionRecord {
     let owner = user();
-    SharedSession {
+    SessionRecord {
         session: session(&owner, now),
         email: owner.email,
         locked: false,

@@ -13,7 +13,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_core::TestClock;
 use tessera_guard::{Guard, GuardError};
-use tessera_server::service::tokens;
 use tessera_token::{AccessTokenRequest, Alg, MAX_TOKEN_BYTES};
 use time::Duration;
 use token_common::{b64, encoding_key, forge, forge_raw, Fixture};
@@ -36,7 +35,7 @@ fn issued(app: &Instance, cfg: &tessera_token::TokenConfig, now: time::OffsetDat
         scope: None,
         roles: Vec::new(),
     };
-    tokens::jwks(&app.state)
+    tessera_engine::keys::jwks(&app.state)
         .issue(&request, cfg, now)
         .unwrap()
         .token

@@ -4,17 +4,20 @@ use std::time::Duration;
 
 use tessera_core::TestClock;
 use tessera_guard::{CutoffPolicy, Guard};
-use tessera_server::service::tokens;
 
 use crate::support::{eventually, guard_config, spawn_instance, start_guard, PATIENCE};
 
 async fn rotate_twice(instance: &crate::support::Instance) {
     // Twice: the first promotes the key already published as next (the guard holds it); the
     // second promotes one created by the first rotation, after the guard fetched its keys.
-    tokens::rotate_keys(&instance.state).await.unwrap();
-    tokens::rotate_keys(&instance.state).await.unwrap();
+    tessera_engine::keys::rotate(&instance.state, true)
+        .await
+        .unwrap();
+    tessera_engine::keys::rotate(&instance.state, true)
+        .await
+        .unwrap();
     // What the maintenance loop runs every 30 s: it announces `event: keys` on the stream.
-    tokens::maintain(&instance.state).await;
+    tessera_engine::keys::maintain(&instance.state).await;
 }
 
 #[tokio::test]

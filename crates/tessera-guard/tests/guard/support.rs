@@ -81,7 +81,7 @@ impl Instance {
 
     /// A registered resource-server client: id and secret.
     pub async fn client(&self) -> (String, String) {
-        let (client, secret) = tessera_server::service::clients::create(&self.state, "api", None)
+        let (client, secret) = tessera_engine::clients::create(&self.state, "api", None)
             .await
             .unwrap();
         (client.id.to_string(), secret.expose().to_owned())

@@ -16,9 +16,9 @@ use criterion::Criterion;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tessera_core::{SecretToken, SessionId};
+use tessera_engine::sessions;
 use tessera_server::app::build_state;
 use tessera_server::config::Config;
-use tessera_server::service::sessions;
 use tessera_server::state::AppState;
 
 const POSTGRES_URL_ENV: &str = "TESSERA_BENCH_POSTGRES_URL";
@@ -129,9 +129,9 @@ impl Fixture {
 
     /// Evicts the in-process copy, and the Redis one when `shared` is set.
     fn evict(&self, shared: bool) {
-        self.state.sessions.evict(self.session_id);
+        self.state.sessions.evict_local(self.session_id);
         if shared {
-            let cache = self.state.shared_sessions.as_ref().expect("cache.url set");
+            let cache = self.state.sessions.shared().expect("cache.url set");
             self.rt.block_on(cache.forget(&self.secret.hash()));
         }
     }
@@ -149,10 +149,7 @@ impl Fixture {
     }
 
     fn shared_hits(&self) -> u64 {
-        self.state
-            .shared_sessions
-            .as_ref()
-            .map_or(0, |s| s.stats().hits)
+        self.state.sessions.shared().map_or(0, |s| s.stats().hits)
     }
 }
 

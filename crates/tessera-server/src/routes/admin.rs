@@ -10,17 +10,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tessera_core::model::AuditQuery;
-use tessera_core::secret::constant_time_eq;
-use tessera_core::throttle::ThrottleKey;
-use tessera_core::{ClientId, Email, User, UserId};
+use tessera_core::{Email, User, UserId};
 
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
 use crate::routes::views::{rfc3339, SessionView};
-use crate::service::{accounts, clients, sessions};
 use crate::state::AppState;
-use crate::throttle::rate_limited;
+use tessera_engine::{accounts, admin, clients, sessions};
 
 /// Proof that the request carries the admin key.
 #[derive(Debug)]
@@ -40,21 +37,9 @@ impl FromRequestParts<AppState> for Admin {
             parts.extensions.get::<Credential>(),
             Some(Credential::Valid(_))
         );
-        if let (Some(presented), Some(key)) = (&presented, state.config.admin.api_key.as_deref()) {
-            // Counted before the comparison, so concurrent guesses cannot all pass a check.
+        if let Some(presented) = &presented {
             let caller = Caller::from_request_parts(parts, state).await?;
-            let ticket = state
-                .throttles
-                .admin_key_per_ip
-                .reserve(&ThrottleKey::ip(caller.ip), state.clock.as_ref())
-                .await
-                .map_err(rate_limited)?;
-            let matches = constant_time_eq(presented.as_bytes(), key.as_bytes());
-            // A user's own credential is not a guess at the key.
-            if matches || user_credential {
-                state.throttles.admin_key_per_ip.refund(ticket).await;
-            }
-            if matches {
+            if admin::is_admin_key(state, presented, user_credential, &caller).await? {
                 return Ok(Admin);
             }
         }
@@ -208,7 +193,7 @@ pub async fn events(
         before_id: q.cursor,
         limit,
     };
-    let events = state.store.list_events(&query).await?;
+    let events = tessera_engine::audit::list(&state, &query).await?;
     let next_cursor = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.id))
         .flatten();
@@ -254,7 +239,7 @@ pub async fn create_client(
 }
 
 pub async fn list_clients(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let list = state.store.list_clients().await?;
+    let list = clients::list(&state).await?;
     let items: Vec<Value> = list
         .iter()
         .map(|c| json!({ "client_id": c.id.to_string(), "name": c.name, "created_at": rfc3339(c.created_at) }))
@@ -268,17 +253,6 @@ pub async fn delete_client(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !state.store.delete_client(&ClientId(id.clone())).await? {
-        return Err(ApiError::NotFound);
-    }
-    state
-        .audit(
-            "client_deleted",
-            None,
-            None,
-            Some(&caller),
-            json!({ "client_id": id }),
-        )
-        .await;
+    clients::delete(&state, &id, Some(&caller)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -177,7 +177,7 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 /// This server's sign-in page, with the original URL to come back to when a trusted proxy
 /// reported it and its origin is this server's or one of `server.allowed_return_origins`.
 fn login_url(state: &AppState, parts: &Parts) -> String {
-    let server = &state.config.server;
+    let server = &state.web.config.server;
     let base = format!("{}/login", server.public_url.trim_end_matches('/'));
     let original = forwarded::original_url(
         &parts.headers,
@@ -186,9 +186,13 @@ fn login_url(state: &AppState, parts: &Parts) -> String {
         forwarded::peer_ip(&parts.extensions),
         &server.trusted_proxies,
     );
-    let back = original
-        .as_deref()
-        .and_then(|url| return_to::safe(url, &state.public_origin, &server.allowed_return_origins));
+    let back = original.as_deref().and_then(|url| {
+        return_to::safe(
+            url,
+            &state.web.public_origin,
+            &server.allowed_return_origins,
+        )
+    });
     match back {
         Some(url) => {
             let encoded: String = form_urlencoded::byte_serialize(url.as_bytes()).collect();

@@ -86,7 +86,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn(crate::telemetry::record))
         .layer(map_response(default_headers));
-    let router = if state.config.public_origin().starts_with("https://") {
+    let router = if state.web.config.public_origin().starts_with("https://") {
         router.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
@@ -95,7 +95,7 @@ pub fn router(state: AppState) -> Router {
         router
     };
     router
-        .layer(DefaultBodyLimit::max(state.config.server.body_limit))
+        .layer(DefaultBodyLimit::max(state.web.config.server.body_limit))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 // The path only: query strings and headers may carry secrets.

@@ -17,20 +17,14 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// `degraded`: it keeps serving from the store and catches up on revocations when the feed
 /// reconnects.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store_ok = match state.store.ping().await {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::warn!(error = %crate::error::chain(&err), "readiness: store unreachable");
-            false
-        }
-    };
-    let feed_ok = state.feed.is_connected();
+    let health = state.health().await;
+    let (store_ok, feed_ok) = (health.store_ok, health.feed_ok);
     let up = |ok: bool| if ok { 1.0 } else { 0.0 };
     metrics::gauge!("tessera_dependency_up", "dependency" => "store").set(up(store_ok));
     metrics::gauge!("tessera_dependency_up", "dependency" => "feed").set(up(feed_ok));
     let checks = json!({
-        "store": { "backend": state.store.backend(), "ok": store_ok },
-        "feed": { "transport": state.feed.transport(), "ok": feed_ok },
+        "store": { "backend": health.store_backend, "ok": store_ok },
+        "feed": { "transport": health.feed_transport, "ok": feed_ok },
     });
     if store_ok {
         let status = if feed_ok { "ready" } else { "degraded" };

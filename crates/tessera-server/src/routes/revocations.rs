@@ -5,18 +5,21 @@ use std::time::Duration as StdDuration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
-use axum::response::sse::{KeepAlive, Sse};
+use std::convert::Infallible;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt as _;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Caller;
 use crate::routes::token::basic_credentials;
-use crate::service::clients;
-use crate::service::stream::{read_store, subscriber, Cursor};
 use crate::state::AppState;
+use tessera_engine::clients;
+use tessera_engine::stream::{read_store, subscriber, Cursor};
 
 /// The contract promises a comment line at least every 15 s; a margin below it keeps proxies
 /// with a 15 s idle timeout happy too.
@@ -44,7 +47,7 @@ pub async fn revocations(
             .map(|v| {
                 v.to_str()
                     .map_err(|_| ApiError::InvalidRequest("malformed cursor".into()))
-                    .and_then(Cursor::parse)
+                    .and_then(|v| Cursor::parse(v).map_err(ApiError::from))
             })
             .transpose()?;
         stream(state, last_event_id.or(after)).await
@@ -59,7 +62,8 @@ async fn stream(state: AppState, resume: Option<Cursor>) -> ApiResult<Response> 
     let subscription = state.revocation_stream.subscribe()?;
     let now = state.clock.now();
     let backlog = read_store(&state, resume, now).await?;
-    let events = subscriber::start(state, subscription, backlog, now);
+    let events = subscriber::start(state.engine.clone(), subscription, backlog, now)
+        .map(|event| Ok::<_, Infallible>(sse_event(event)));
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();
@@ -81,6 +85,15 @@ async fn poll(state: &AppState, after: Option<Cursor>) -> ApiResult<Response> {
         "cursor": Cursor::at_time(through).encode(),
     });
     Ok(Json(body).into_response())
+}
+
+/// The engine's event in Server-Sent Events framing.
+fn sse_event(event: subscriber::Event) -> Event {
+    let framed = Event::default().event(event.name).data(event.data);
+    match event.id {
+        Some(id) => framed.id(id),
+        None => framed,
+    }
 }
 
 fn wants_event_stream(headers: &HeaderMap) -> bool {
@@ -106,4 +119,5 @@ fn query_cursor(uri: &Uri) -> ApiResult<Option<Cursor>> {
         .find(|(key, _)| key == "after")
         .map(|(_, value)| Cursor::parse(&value))
         .transpose()
+        .map_err(ApiError::from)
 }

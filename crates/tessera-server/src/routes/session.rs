@@ -16,9 +16,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
 use crate::routes::token;
 use crate::routes::views::SessionView;
-use crate::service::accounts::{self, Successor};
-use crate::service::sessions;
 use crate::state::AppState;
+use tessera_engine::accounts::{self, Successor};
+use tessera_engine::sessions;
+use tessera_engine::EngineError;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginRequest {
@@ -44,7 +45,7 @@ pub async fn login(
 ) -> ApiResult<Response> {
     // Login CSRF: a foreign page must not be able to sign a browser into the attacker's account.
     if body.transport == Transport::Cookie {
-        csrf::require_same_origin(&headers, &state.public_origin)?;
+        csrf::require_same_origin(&headers, &state.web.public_origin)?;
     }
     let kind = match body.transport {
         Transport::Cookie => SessionKind::Cookie,
@@ -53,8 +54,8 @@ pub async fn login(
     let login = sessions::login(&state, &body.email, &body.password, kind, &caller)
         .await
         .map_err(|e| match e {
-            ApiError::InvalidGrant => ApiError::BadCredentials,
-            other => other,
+            EngineError::InvalidGrant => ApiError::BadCredentials,
+            other => other.into(),
         })?;
     let csrf_token = csrf::token_for(&state.secrets.csrf, login.session.id);
     let view = SessionView::new(&login.session, Some(login.session.id));
@@ -66,7 +67,7 @@ pub async fn login(
         }))
         .into_response(),
         Transport::Cookie => {
-            let replaced = cookies::read(&headers, state.cookies.session);
+            let replaced = cookies::read(&headers, state.web.cookies.session);
             sessions::end_replaced(&state, replaced.as_deref(), login.session.id, &caller).await?;
             let cookie = session_cookie(&state, &login.session, &login.secret);
             (
@@ -86,8 +87,9 @@ pub(crate) fn session_cookie(
 ) -> HeaderValue {
     let max_age = SessionLifetimes::max_age_seconds(session, state.clock.now());
     state
+        .web
         .cookies
-        .set(state.cookies.session, secret.expose(), "/", max_age)
+        .set(state.web.cookies.session, secret.expose(), "/", max_age)
 }
 
 /// The `Set-Cookie` values that hand a cookie caller its successor after a password change.
@@ -129,23 +131,31 @@ pub async fn logout(
     caller: Caller,
     Authenticated(p): Authenticated,
 ) -> ApiResult<Response> {
-    sessions::revoke(&state, p.session_id, p.user_id, "logout", Some(&caller)).await?;
+    sessions::revoke(
+        &state,
+        p.session_id,
+        p.user_id,
+        tessera_engine::AuditKind::Logout,
+        Some(&caller),
+    )
+    .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        state.cookies.clear(state.cookies.session, "/"),
+        state.web.cookies.clear(state.web.cookies.session, "/"),
     );
     if p.method == crate::auth::AuthMethod::AccessToken && p.via_cookie {
         headers.append(
             header::SET_COOKIE,
-            state.cookies.clear(state.cookies.access, "/"),
+            state.web.cookies.clear(state.web.cookies.access, "/"),
         );
         headers.append(
             header::SET_COOKIE,
-            state
-                .cookies
-                .clear(state.cookies.refresh, crate::cookies::REFRESH_COOKIE_PATH),
+            state.web.cookies.clear(
+                state.web.cookies.refresh,
+                crate::cookies::REFRESH_COOKIE_PATH,
+            ),
         );
     }
     Ok(response)
@@ -177,7 +187,7 @@ pub async fn revoke_one(
         &state,
         session.id,
         p.user_id,
-        "session_revoked",
+        tessera_engine::AuditKind::SessionRevoked,
         Some(&caller),
     )
     .await?;

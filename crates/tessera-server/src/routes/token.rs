@@ -16,9 +16,10 @@ use crate::csrf;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
 use crate::routes::session::Transport;
-use crate::service::clients;
-use crate::service::tokens::{self, Grant, DEFAULT_CLIENT_ID};
 use crate::state::AppState;
+use tessera_engine::clients;
+use tessera_engine::grants::{self, Grant, GrantType, DEFAULT_CLIENT_ID};
+use tessera_engine::tokens;
 
 const CLIENT_ID_MAX_CHARS: usize = 100;
 
@@ -81,20 +82,20 @@ pub async fn token(
         // tokens carrying scopes a resource server might trust.
         return Err(ApiError::InvalidScope);
     }
-    let (grant, transport) = match body.grant_type.as_deref() {
-        None => {
-            return Err(ApiError::InvalidRequest(
-                "missing field `grant_type`".into(),
-            ))
-        }
-        Some("password") => (
+    let Some(grant_type) = body.grant_type.as_deref() else {
+        return Err(ApiError::InvalidRequest(
+            "missing field `grant_type`".into(),
+        ));
+    };
+    let grant_type = GrantType::parse(grant_type).ok_or(ApiError::UnsupportedGrantType)?;
+    let (grant, transport) = match grant_type {
+        GrantType::Password => (
             password_grant(&state, &caller, &headers, &body, &client_id).await?,
             body.transport(),
         ),
-        Some("refresh_token") => {
+        GrantType::RefreshToken => {
             refresh_grant(&state, &caller, &headers, &body, &client_id).await?
         }
-        Some(_) => return Err(ApiError::UnsupportedGrantType),
     };
     Ok(grant_response(&state, &grant, transport))
 }
@@ -113,11 +114,9 @@ async fn password_grant(
         ));
     };
     if body.transport() == Transport::Cookie {
-        csrf::require_same_origin(headers, &state.public_origin)?;
+        csrf::require_same_origin(headers, &state.web.public_origin)?;
     }
-    let (grant, _session) =
-        tokens::password_grant(state, username, password, client_id, caller).await?;
-    Ok(grant)
+    Ok(grants::password::grant(state, username, password, client_id, caller).await?)
 }
 
 /// The grant and how to answer it. A refresh token that came as the cookie gets its successor as
@@ -131,7 +130,7 @@ async fn refresh_grant(
     client_id: &str,
 ) -> ApiResult<(Grant, Transport)> {
     let from_body = body.refresh_token.as_deref();
-    let from_cookie = cookies::read(headers, state.cookies.refresh);
+    let from_cookie = cookies::read(headers, state.web.cookies.refresh);
     let Some(presented) = from_body.or(from_cookie.as_deref()) else {
         return Err(ApiError::InvalidRequest(
             "missing field `refresh_token`".into(),
@@ -148,7 +147,7 @@ async fn refresh_grant(
     } else {
         body.transport()
     };
-    let grant = tokens::refresh_grant(state, &secret, client_id, caller).await?;
+    let grant = grants::refresh::grant(state, &secret, client_id, caller).await?;
     Ok((grant, transport))
 }
 
@@ -158,8 +157,8 @@ async fn check_cookie_refresh_csrf(
     body: &TokenRequest,
     secret: &SecretToken,
 ) -> ApiResult<()> {
-    csrf::require_same_origin(headers, &state.public_origin)?;
-    let Some(session_id) = tokens::refresh_token_session(state, secret).await? else {
+    csrf::require_same_origin(headers, &state.web.public_origin)?;
+    let Some(session_id) = grants::refresh::session_of(state, secret).await? else {
         return Err(ApiError::InvalidGrant);
     };
     let presented = headers
@@ -171,22 +170,23 @@ async fn check_cookie_refresh_csrf(
 
 /// The two token cookies of cookie transport.
 pub(crate) fn grant_cookies(state: &AppState, grant: &Grant) -> Vec<HeaderValue> {
-    let names = &state.cookies;
-    let refresh_max_age = (grant.refresh.expires_at - state.clock.now()).whole_seconds();
-    vec![
-        names.set(
-            names.access,
-            &grant.access.token,
-            "/",
-            state.tokens.cfg.access_ttl.whole_seconds(),
-        ),
-        names.set(
+    let names = &state.web.cookies;
+    let mut cookies = vec![names.set(
+        names.access,
+        &grant.access.token,
+        "/",
+        state.tokens.cfg.access_ttl.whole_seconds(),
+    )];
+    if let Some(refresh) = &grant.refresh {
+        let max_age = (refresh.expires_at - state.clock.now()).whole_seconds();
+        cookies.push(names.set(
             names.refresh,
-            grant.refresh.secret.expose(),
+            refresh.secret.expose(),
             REFRESH_COOKIE_PATH,
-            refresh_max_age,
-        ),
-    ]
+            max_age,
+        ));
+    }
+    cookies
 }
 
 pub(crate) fn grant_response(state: &AppState, grant: &Grant, transport: Transport) -> Response {
@@ -194,20 +194,22 @@ pub(crate) fn grant_response(state: &AppState, grant: &Grant, transport: Transpo
     // five-minute token issued mid-second.
     let expires_in = state.tokens.cfg.access_ttl.whole_seconds();
     match transport {
-        Transport::Body => token_response(
-            json!({
+        Transport::Body => {
+            let mut body = json!({
                 "access_token": grant.access.token,
                 "token_type": "Bearer",
                 "expires_in": expires_in,
-                "refresh_token": grant.refresh.secret.expose(),
-            }),
-            Vec::new(),
-        ),
+            });
+            if let Some(refresh) = &grant.refresh {
+                body["refresh_token"] = json!(refresh.secret.expose());
+            }
+            token_response(body, Vec::new())
+        }
         Transport::Cookie => token_response(
             json!({
                 "token_type": "Bearer",
                 "expires_in": expires_in,
-                "csrf_token": csrf::token_for(&state.secrets.csrf, grant.refresh.session_id),
+                "csrf_token": csrf::token_for(&state.secrets.csrf, grant.session_id),
             }),
             grant_cookies(state, grant),
         ),

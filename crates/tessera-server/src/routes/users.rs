@@ -8,8 +8,8 @@ use serde::Deserialize;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
 use crate::routes::views::UserView;
-use crate::service::accounts;
 use crate::state::AppState;
+use tessera_engine::accounts;
 
 #[derive(Debug, Deserialize)]
 pub struct CreateUser {
@@ -22,7 +22,7 @@ pub async fn create(
     caller: Caller,
     Input(body): Input<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    if !state.config.signup.enabled {
+    if !state.web.config.signup.enabled {
         return Err(ApiError::Forbidden("sign-up is disabled"));
     }
     let user = accounts::create_user(&state, &body.email, &body.password, Some(&caller)).await?;

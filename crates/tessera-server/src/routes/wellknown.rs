@@ -6,16 +6,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::service::tokens;
 use crate::state::AppState;
+use tessera_engine::grants::GrantType;
+use tessera_engine::keys::{self, JWKS_MAX_AGE_SECS};
 
 /// How long verifiers may cache the JWKS. A key is published as `next` from the rotation
 /// before the one that makes it sign, so this must stay well below the time between rotations
 /// (`tessera keys rotate` refuses to promote a key younger than twice this).
-pub const JWKS_MAX_AGE_SECS: u64 = 300;
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let ring = tokens::jwks(&state);
+    let ring = keys::jwks(&state);
     let mut response = Json(ring.jwks().clone()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -25,8 +25,8 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metadata(State(state): State<AppState>) -> Response {
-    let base = state.config.server.public_url.trim_end_matches('/');
-    let ring = tokens::jwks(&state);
+    let base = state.web.config.server.public_url.trim_end_matches('/');
+    let ring = keys::jwks(&state);
     let algs: Vec<&str> = ring
         .signing_algorithm()
         .map(tessera_token::Alg::as_str)
@@ -38,7 +38,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "revocation_endpoint": format!("{base}/v1/token/revoke"),
         "introspection_endpoint": format!("{base}/v1/token/introspect"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token"],
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],

@@ -10,8 +10,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tessera_core::{Clock as _, SessionId};
-use tessera_server::service::stream::RESUME_OVERLAP;
-use tessera_server::service::{revocation, tokens};
+use tessera_engine::revocation;
+use tessera_engine::stream::RESUME_OVERLAP;
 
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
 use crate::on_every_backend;
@@ -31,7 +31,7 @@ pub const STREAM_PATIENCE: Duration = Duration::from_secs(20);
 
 /// A registered client's id and secret.
 pub async fn registered_client(app: &TestApp) -> (String, String) {
-    let (client, secret) = tessera_server::service::clients::create(&app.state, "api", None)
+    let (client, secret) = tessera_engine::clients::create(&app.state, "api", None)
         .await
         .unwrap();
     (client.id.to_string(), secret.expose().to_owned())
@@ -393,9 +393,11 @@ async fn stream_announces_signing_key_changes(backend: Backend) {
     let mut stream = SseReader::new(open_stream(&app, &client, None).await);
     stream.until_ready().await;
 
-    tokens::rotate_keys(&app.state).await.unwrap();
+    tessera_engine::keys::rotate(&app.state, true)
+        .await
+        .unwrap();
     // What the maintenance loop runs every 30 s; called here so the test does not wait.
-    tokens::maintain(&app.state).await;
+    tessera_engine::keys::maintain(&app.state).await;
     let event = stream.next().await;
     assert_eq!(event.event, "keys");
     let kids: Vec<String> = event.json()["kids"]

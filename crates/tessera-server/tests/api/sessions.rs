@@ -511,7 +511,7 @@ async fn locked_account_cannot_log_in(backend: Backend) {
     let user = app.create_user("ada@example.com").await;
     let (token, _) = app.login_body("ada@example.com").await;
     let id = user["id"].as_str().unwrap().parse().unwrap();
-    tessera_server::service::accounts::set_locked(&app.state, id, true, None)
+    tessera_engine::accounts::set_locked(&app.state, id, true, None)
         .await
         .unwrap();
     assert_eq!(

@@ -12,8 +12,8 @@ use redis::aio::MultiplexedConnection;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_core::{SessionId, TestClock, TokenHash};
-use tessera_server::service::tokens::is_revoked;
-use tessera_server::shared_sessions::{SharedSessions, SharedStats};
+use tessera_engine::session_cache::{SharedSessions, SharedStats};
+use tessera_engine::tokens::is_revoked;
 use tessera_store::RedisSessionCache;
 use uuid::Uuid;
 
@@ -110,8 +110,9 @@ impl Pair {
 
 fn shared(app: &TestApp) -> &SharedSessions {
     app.state
-        .shared_sessions
-        .as_deref()
+        .sessions
+        .shared()
+        .map(AsRef::as_ref)
         .expect("cache.url is set, so there is a shared session cache")
 }
 
@@ -372,7 +373,7 @@ async fn ended_sessions_are_not_served_from_redis(ending: Ending) {
 
     // The record comes back anyway: B's revoked set refuses it, and drops it.
     pair.redis.restore(&x, &x_record).await;
-    b.state.sessions.clear();
+    b.state.sessions.clear_local();
     let before = stats(b);
     assert_eq!(
         check(b, &bearer(&x)).await,
@@ -435,7 +436,7 @@ async fn with_redis_down_checks_are_answered_by_the_store() {
     // New sessions, and old ones out of the in-process caches: only the store can answer.
     let (other, _) = tss_session(&b, &email).await;
     for app in [&a, &b] {
-        app.state.sessions.clear();
+        app.state.sessions.clear_local();
         for credential in [bearer(&token), bearer(&other)] {
             assert_eq!(check(app, &credential).await, StatusCode::OK);
         }
@@ -452,7 +453,7 @@ async fn with_redis_down_checks_are_answered_by_the_store() {
     let fills = stats(&a).fills;
     let (third, _) = tss_session(&a, &email).await;
     let took = eventually("A fills Redis again", PATIENCE, || async {
-        a.state.sessions.clear();
+        a.state.sessions.clear_local();
         assert_eq!(check(&a, &bearer(&third)).await, StatusCode::OK);
         stats(&a).fills > fills
     })
@@ -499,7 +500,7 @@ async fn a_revocation_made_while_redis_hangs_is_applied_when_it_answers() {
     // Once Redis answers A again, A deletes the record after all.
     let start = Instant::now();
     eventually("the record of x is deleted", RECONNECT_PATIENCE, || async {
-        a.state.sessions.clear();
+        a.state.sessions.clear_local();
         assert_eq!(check(&a, &bearer(&probe)).await, StatusCode::OK);
         redis.record(&x).await.is_none()
     })

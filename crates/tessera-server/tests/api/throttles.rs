@@ -316,7 +316,7 @@ async fn wrong_client_secrets_are_throttled(backend: Backend) {
         &format!("{BEHIND_PROXY}[limits]\nclient_secret_per_ip = \"3/min\""),
     )
     .await;
-    let (client, secret) = tessera_server::service::clients::create(&app.state, "api", None)
+    let (client, secret) = tessera_engine::clients::create(&app.state, "api", None)
         .await
         .unwrap();
     let id = client.id.to_string();

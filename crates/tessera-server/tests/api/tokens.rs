@@ -469,7 +469,7 @@ async fn revocation_endpoint_ends_sessions(backend: Backend) {
 async fn introspection_needs_a_client_and_reports_state(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let (client, secret) = tessera_server::service::clients::create(&app.state, "api", None)
+    let (client, secret) = tessera_engine::clients::create(&app.state, "api", None)
         .await
         .unwrap();
     let introspect = |token: String, id: String, pass: String| {
@@ -688,7 +688,7 @@ async fn key_rotation_keeps_old_tokens_valid(backend: Backend) {
     let old = password_grant(&app, "ada@example.com").await;
     let old_at = old["access_token"].as_str().unwrap();
     let old_kid = jwt_part(old_at, 0)["kid"].clone();
-    tessera_server::service::tokens::rotate_keys(&app.state)
+    tessera_engine::keys::rotate(&app.state, true)
         .await
         .unwrap();
     let new = password_grant(&app, "ada@example.com").await;

@@ -21,8 +21,9 @@ use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::routes::session::successor_cookies;
-use crate::service::{accounts, sessions};
 use crate::state::AppState;
+use tessera_engine::EngineError;
+use tessera_engine::{accounts, sessions};
 
 const SIGN_IN: &str = "/login?return_to=/account";
 
@@ -70,7 +71,7 @@ pub async fn revoke_one(
                 &state,
                 session.id,
                 p.user_id,
-                "session_revoked",
+                tessera_engine::AuditKind::SessionRevoked,
                 Some(&caller),
             )
             .await?
@@ -133,12 +134,12 @@ pub async fn change_password(
             return Ok(with_cookies(see_other("/account?done=password"), cookies));
         }
         // Policy violations: the validation text names the rule, never the submitted value.
-        Err(ApiError::InvalidRequest(text)) => (StatusCode::BAD_REQUEST, text),
-        Err(ApiError::Forbidden(_)) => (
+        Err(EngineError::Invalid(text)) => (StatusCode::BAD_REQUEST, text),
+        Err(EngineError::Forbidden(_)) => (
             StatusCode::FORBIDDEN,
             "The current password is incorrect. Your password was not changed.".to_owned(),
         ),
-        Err(ApiError::RateLimited { retry_after_secs }) => {
+        Err(EngineError::RateLimited { retry_after_secs }) => {
             retry_after = Some(retry_after_secs.max(1));
             (StatusCode::TOO_MANY_REQUESTS, THROTTLED.to_owned())
         }
@@ -185,16 +186,22 @@ async fn sign_out(
     p: Option<&Principal>,
     caller: &Caller,
 ) -> Result<Response, PageError> {
-    let mut cookies = vec![state.cookies.clear(state.cookies.session, "/")];
+    let mut cookies = vec![state.web.cookies.clear(state.web.cookies.session, "/")];
     if let Some(p) = p {
-        sessions::revoke(state, p.session_id, p.user_id, "logout", Some(caller)).await?;
+        sessions::revoke(
+            state,
+            p.session_id,
+            p.user_id,
+            tessera_engine::AuditKind::Logout,
+            Some(caller),
+        )
+        .await?;
         if p.method == AuthMethod::AccessToken {
-            cookies.push(state.cookies.clear(state.cookies.access, "/"));
-            cookies.push(
-                state
-                    .cookies
-                    .clear(state.cookies.refresh, crate::cookies::REFRESH_COOKIE_PATH),
-            );
+            cookies.push(state.web.cookies.clear(state.web.cookies.access, "/"));
+            cookies.push(state.web.cookies.clear(
+                state.web.cookies.refresh,
+                crate::cookies::REFRESH_COOKIE_PATH,
+            ));
         }
     }
     Ok(with_cookies(see_other("/login"), cookies))

@@ -26,7 +26,7 @@ const REUSE_FOR: Duration = Duration::minutes(30);
 const NONCE_LEN: usize = 43;
 
 pub fn cookie_name(state: &AppState) -> &'static str {
-    if state.cookies.secure {
+    if state.web.cookies.secure {
         "__Host-tessera_login_csrf"
     } else {
         "tessera_login_csrf"
@@ -56,11 +56,12 @@ pub fn issue(state: &AppState, headers: &HeaderMap) -> Issued {
     let value = format!("{nonce}.{now}");
     Issued {
         token: tag(state, &value),
-        set_cookie: Some(
-            state
-                .cookies
-                .set(cookie_name(state), &value, "/", TTL.whole_seconds()),
-        ),
+        set_cookie: Some(state.web.cookies.set(
+            cookie_name(state),
+            &value,
+            "/",
+            TTL.whole_seconds(),
+        )),
     }
 }
 
@@ -79,7 +80,7 @@ pub fn verify(state: &AppState, headers: &HeaderMap, presented: Option<&str>) ->
 
 /// Expires the cookie once it has served its purpose.
 pub fn clear(state: &AppState) -> HeaderValue {
-    state.cookies.clear(cookie_name(state), "/")
+    state.web.cookies.clear(cookie_name(state), "/")
 }
 
 fn tag(state: &AppState, value: &str) -> String {

@@ -11,11 +11,12 @@ use super::{
     CredentialsForm, PageError, PageForm,
 };
 use crate::cookies;
-use crate::error::ApiError;
+use tessera_engine::EngineError;
+
 use crate::extract::Caller;
 use crate::routes::session::session_cookie;
-use crate::service::sessions;
 use crate::state::AppState;
+use tessera_engine::sessions;
 
 /// One message for an unknown email, a wrong password and a locked account.
 const FAILED: &str = "The email or password is incorrect.";
@@ -66,7 +67,7 @@ pub async fn submit(
             let to = return_to.as_deref().unwrap_or(return_to::DEFAULT);
             signed_in(&state, &headers, &caller, &login, to).await
         }
-        Err(ApiError::InvalidGrant) => Ok(render(
+        Err(EngineError::InvalidGrant) => Ok(render(
             &state,
             &headers,
             StatusCode::UNAUTHORIZED,
@@ -74,7 +75,7 @@ pub async fn submit(
             return_to.as_deref(),
             Some(FAILED),
         )),
-        Err(ApiError::RateLimited { retry_after_secs }) => {
+        Err(EngineError::RateLimited { retry_after_secs }) => {
             let mut response = render(
                 &state,
                 &headers,
@@ -103,7 +104,7 @@ pub(super) async fn signed_in(
     login: &sessions::Login,
     to: &str,
 ) -> Result<Response, PageError> {
-    let replaced = cookies::read(headers, state.cookies.session);
+    let replaced = cookies::read(headers, state.web.cookies.session);
     sessions::end_replaced(state, replaced.as_deref(), login.session.id, caller).await?;
     let cookie = session_cookie(state, &login.session, &login.secret);
     Ok(with_cookies(
@@ -127,7 +128,7 @@ fn render(
             esc(r)
         )
     });
-    let signup_link = if state.config.signup.enabled {
+    let signup_link = if state.web.config.signup.enabled {
         let href = return_to.map_or_else(
             || "/signup".to_owned(),
             |r| format!("/signup?return_to={}", url_encode(r)),

@@ -62,7 +62,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 fn form_csp(state: &AppState) -> HeaderValue {
     let mut policy =
         String::from("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
-    for origin in &state.config.server.allowed_return_origins {
+    for origin in &state.web.config.server.allowed_return_origins {
         if let Some(origin) = crate::config::public_origin(origin) {
             // Validated origins; the character check keeps the header unbreakable regardless.
             if origin
@@ -162,12 +162,17 @@ impl PageError {
 
 impl From<ApiError> for PageError {
     fn from(err: ApiError) -> Self {
-        // Rendering the API error logs an internal failure once, exactly as on the JSON API.
-        let response = err.into_response();
+        err.log();
         Self {
-            retry_after: retry_after(response.headers()),
-            ..Self::status(response.status())
+            retry_after: err.retry_after(),
+            ..Self::status(err.status_and_code().0)
         }
+    }
+}
+
+impl From<tessera_engine::EngineError> for PageError {
+    fn from(err: tessera_engine::EngineError) -> Self {
+        ApiError::from(err).into()
     }
 }
 
@@ -284,8 +289,8 @@ pub fn kept_return_to(state: &AppState, raw: Option<&str>) -> Option<String> {
     raw.and_then(|r| {
         return_to::safe(
             r,
-            &state.public_origin,
-            &state.config.server.allowed_return_origins,
+            &state.web.public_origin,
+            &state.web.config.server.allowed_return_origins,
         )
     })
     .map(str::to_owned)
@@ -304,7 +309,7 @@ pub fn with_cookies(
 
 /// Whether the request carries provenance headers naming another origin.
 pub fn cross_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    crate::csrf::is_cross_origin(headers, &state.public_origin)
+    crate::csrf::is_cross_origin(headers, &state.web.public_origin)
 }
 
 /// The fields the login and sign-up forms post. `Debug` leaves the password out.

@@ -14,17 +14,18 @@ use super::{
     cross_origin, form_csrf, kept_return_to, page, query_param, return_to, see_other, with_cookies,
     CredentialsForm, PageError, PageForm,
 };
-use crate::error::ApiError;
+use tessera_engine::EngineError;
+
 use crate::extract::Caller;
-use crate::service::{accounts, sessions};
 use crate::state::AppState;
+use tessera_engine::{accounts, sessions};
 
 pub async fn form(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    if !state.config.signup.enabled {
+    if !state.web.config.signup.enabled {
         return Err(PageError::NOT_FOUND);
     }
     let return_to = kept_return_to(
@@ -47,7 +48,7 @@ pub async fn submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CredentialsForm>,
 ) -> Result<Response, PageError> {
-    if !state.config.signup.enabled {
+    if !state.web.config.signup.enabled {
         return Err(PageError::NOT_FOUND);
     }
     if cross_origin(&state, &headers)
@@ -78,8 +79,8 @@ pub async fn submit(
             };
         }
         // Policy violations: the validation text names the rule, never the submitted value.
-        Err(ApiError::InvalidRequest(text)) => (StatusCode::BAD_REQUEST, text),
-        Err(ApiError::Conflict(text)) => (StatusCode::CONFLICT, text.to_owned()),
+        Err(EngineError::Invalid(text)) => (StatusCode::BAD_REQUEST, text),
+        Err(EngineError::Conflict(text)) => (StatusCode::CONFLICT, text.to_owned()),
         Err(other) => return Err(other.into()),
     };
     Ok(render(
@@ -126,7 +127,7 @@ fn render(
         error = message("error", error),
         token = esc(&issued.token),
         email = esc(email),
-        min = state.config.password.min_length,
+        min = state.web.config.password.min_length,
         login_href = esc(&login_href),
     );
     with_cookies(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tessera_core::SessionId;
-use tessera_server::service::tokens::is_revoked;
+use tessera_engine::tokens::is_revoked;
 use uuid::Uuid;
 
 use crate::helpers::TestApp;

@@ -1,4 +1,4 @@
-//! The in-process session cache: the hot path of every cookie and `tss_` request.
+//! The in-process tier of the session cache: the hot path of every cookie and `tss_` request.
 //!
 //! Keyed by the hash of the session secret, with a short TTL so that changes made by another
 //! instance (lock, revoke) are seen soon even without a revocation feed, and with a second index
@@ -8,16 +8,23 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tessera_core::{Email, Session, SessionId, TokenHash};
+use tessera_core::session::SessionRecord;
+use tessera_core::{Session, SessionId, TokenHash};
 use time::{Duration, OffsetDateTime};
 
-/// What a session check needs, so a cache hit costs no store call at all.
+/// What a session check needs, so a cache hit costs no store call at all: the one record type
+/// of every tier, and when this instance took it.
 #[derive(Debug, Clone)]
 pub struct CachedSession {
-    pub session: Session,
-    pub email: Email,
-    pub locked: bool,
+    pub record: SessionRecord,
     pub(crate) cached_at: OffsetDateTime,
+}
+
+impl std::ops::Deref for CachedSession {
+    type Target = SessionRecord;
+    fn deref(&self) -> &SessionRecord {
+        &self.record
+    }
 }
 
 #[derive(Debug, Default)]
@@ -27,13 +34,13 @@ struct Maps {
 }
 
 #[derive(Debug)]
-pub struct SessionCache {
+pub struct LocalSessions {
     ttl: Duration,
     capacity: usize,
     maps: RwLock<Maps>,
 }
 
-impl SessionCache {
+impl LocalSessions {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             ttl,
@@ -53,17 +60,9 @@ impl SessionCache {
             .cloned()
     }
 
-    pub fn insert(
-        &self,
-        session: Session,
-        email: Email,
-        locked: bool,
-        now: OffsetDateTime,
-    ) -> Arc<CachedSession> {
+    pub fn insert(&self, record: SessionRecord, now: OffsetDateTime) -> Arc<CachedSession> {
         let entry = Arc::new(CachedSession {
-            session,
-            email,
-            locked,
+            record,
             cached_at: now,
         });
         let mut maps = self
@@ -94,7 +93,7 @@ impl SessionCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(entry) = maps.by_hash.get_mut(&session.secret_hash) {
             let mut fresh = (**entry).clone();
-            fresh.session = session.clone();
+            fresh.record.session = session.clone();
             *entry = Arc::new(fresh);
         }
     }

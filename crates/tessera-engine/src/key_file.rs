@@ -11,19 +11,21 @@ use std::path::{Path, PathBuf};
 use tessera_core::SigningKeyRecord;
 use tessera_token::{EncryptionKey, FORMAT_ENCRYPTED};
 
-use crate::config::Config;
-use crate::service::tokens::TokenSetupError;
+use secrecy::ExposeSecret as _;
+
+use crate::settings::Settings;
+use crate::tokens::TokenSetupError;
 
 /// The key for `records`, or `None` when keys are to be stored in clear.
 pub fn encryption_key(
-    config: &Config,
+    settings: &Settings,
     records: &[SigningKeyRecord],
 ) -> Result<Option<EncryptionKey>, TokenSetupError> {
-    if let Some(text) = &config.keys.encryption_key {
-        return Ok(Some(EncryptionKey::from_base64(text)?));
+    if let Some(text) = &settings.keys.encryption_key {
+        return Ok(Some(EncryptionKey::from_base64(text.expose_secret())?));
     }
-    let Some(path) = key_file_path(config) else {
-        if !is_memory(&config.store.url) {
+    let Some(path) = key_file_path(settings) else {
+        if !is_memory(&settings.store_url) {
             tracing::warn!(
                 "signing keys are stored UNENCRYPTED: anyone who can read the database can mint \
                  tokens. Set keys.encryption_key or keys.encryption_key_file"
@@ -68,11 +70,11 @@ pub fn encryption_key(
     }
 }
 
-fn key_file_path(config: &Config) -> Option<PathBuf> {
-    if let Some(path) = &config.keys.encryption_key_file {
+fn key_file_path(settings: &Settings) -> Option<PathBuf> {
+    if let Some(path) = &settings.keys.encryption_key_file {
         return Some(PathBuf::from(path));
     }
-    let database = tessera_store::sqlite_file(&config.store.url)?;
+    let database = tessera_store::sqlite_file(&settings.store_url)?;
     let mut name = database.into_os_string();
     name.push(".key");
     Some(PathBuf::from(name))

@@ -131,7 +131,7 @@ async fn a_full_sign_up_queue_refuses_at_once() {
 
     let mut refused = Box::pin(pool.run_account_change(|_| ()));
     match poll_once(&mut refused).await {
-        Poll::Ready(Err(ApiError::Unavailable(None))) => {}
+        Poll::Ready(Err(EngineError::Unavailable(None))) => {}
         other => panic!(
             "expected an immediate 503, got {:?}",
             other.map(|r| r.is_ok())
@@ -166,7 +166,7 @@ async fn a_job_left_waiting_too_long_is_refused_and_never_runs() {
             counted.fetch_add(1, Ordering::SeqCst);
         })
         .await;
-    assert!(matches!(late, Err(ApiError::Unavailable(None))));
+    assert!(matches!(late, Err(EngineError::Unavailable(None))));
 
     release.send(()).unwrap();
     held.await.unwrap();

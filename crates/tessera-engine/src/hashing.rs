@@ -19,7 +19,7 @@ use std::time::Duration;
 use tessera_core::password::{HasherWithMemory, PasswordHasher};
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
+use crate::error::EngineError;
 
 /// A job waiting longer than this for a hashing slot is refused with 503 rather than queued
 /// forever: under a flood, failing fast keeps the server responsive for everyone else.
@@ -166,7 +166,7 @@ impl HashPool {
     pub async fn run<R: Send + 'static>(
         &self,
         work: impl FnOnce(&mut HasherWithMemory<'_>) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
+    ) -> Result<R, EngineError> {
         self.submit(Lane::Login, work).await
     }
 
@@ -174,7 +174,7 @@ impl HashPool {
     pub async fn run_account_change<R: Send + 'static>(
         &self,
         work: impl FnOnce(&mut HasherWithMemory<'_>) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
+    ) -> Result<R, EngineError> {
         self.submit(Lane::AccountChange, work).await
     }
 
@@ -182,7 +182,7 @@ impl HashPool {
         &self,
         lane: Lane,
         work: impl FnOnce(&mut HasherWithMemory<'_>) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
+    ) -> Result<R, EngineError> {
         let (reply, mut answer) = oneshot::channel();
         let state = Arc::new(AtomicU8::new(QUEUED));
         let job = Box::new(Pending {
@@ -192,7 +192,7 @@ impl HashPool {
         });
         self.enqueue(lane, job)?;
         match tokio::time::timeout(HASH_QUEUE_TIMEOUT, &mut answer).await {
-            Ok(result) => return result.map_err(ApiError::internal),
+            Ok(result) => return result.map_err(EngineError::internal),
             Err(_elapsed) => {}
         }
         // Too long in the queue: give up, unless a worker started the job in the meantime.
@@ -202,12 +202,12 @@ impl HashPool {
         {
             metrics::counter!("tessera_hash_queue_rejections_total", "reason" => "timeout")
                 .increment(1);
-            return Err(ApiError::Unavailable(None));
+            return Err(EngineError::Unavailable(None));
         }
-        answer.await.map_err(ApiError::internal)
+        answer.await.map_err(EngineError::internal)
     }
 
-    fn enqueue(&self, lane: Lane, job: Box<dyn Job>) -> Result<(), ApiError> {
+    fn enqueue(&self, lane: Lane, job: Box<dyn Job>) -> Result<(), EngineError> {
         let mut queues = self.shared.lock();
         let (queue, bound) = match lane {
             Lane::Login => (&mut queues.login, LOGIN_QUEUE_PER_SLOT),
@@ -221,7 +221,7 @@ impl HashPool {
         if queue.len() >= bound {
             metrics::counter!("tessera_hash_queue_rejections_total", "reason" => "full")
                 .increment(1);
-            return Err(ApiError::Unavailable(None));
+            return Err(EngineError::Unavailable(None));
         }
         queue.push_back(job);
         drop(queues);

@@ -12,7 +12,7 @@ use tessera_core::SessionId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::EngineError;
 
 const VERSION: &str = "v1";
 /// Far more than any cursor this server makes; bounds the work spent on a hostile one.
@@ -73,8 +73,8 @@ impl Cursor {
     }
 
     /// As [`Cursor::decode`], with the 400 a client gets for a bad one.
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
-        Self::decode(text).ok_or_else(|| ApiError::InvalidRequest("malformed cursor".into()))
+    pub fn parse(text: &str) -> Result<Self, EngineError> {
+        Self::decode(text).ok_or_else(|| EngineError::Invalid("malformed cursor".into()))
     }
 }
 

@@ -6,17 +6,33 @@
 //! nothing is buffered beyond [`CHANNEL_CAPACITY`] events. A dropped client reconnects with its
 //! cursor and loses nothing.
 
-use std::convert::Infallible;
 use std::time::Duration as StdDuration;
 
-use axum::response::sse::Event;
 use futures_util::Stream;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{read_store, Cursor, HubEvent, Revocation, Subscription};
-use crate::state::AppState;
+use crate::Engine;
+
+/// One event of the stream, for the transport to frame (Server-Sent Events: `event:`, `id:`,
+/// `data:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The event type: `revoked`, `ready` or `keys`.
+    pub name: &'static str,
+    /// The cursor a client resumes from, for events that carry one.
+    pub id: Option<String>,
+    /// JSON.
+    pub data: String,
+}
+
+impl Event {
+    fn new(name: &'static str, id: Option<String>, data: String) -> Self {
+        Self { name, id, data }
+    }
+}
 
 /// Events written but not yet sent to the client.
 const CHANNEL_CAPACITY: usize = 64;
@@ -53,25 +69,25 @@ impl End {
 /// Starts the subscriber's task and returns the response body's event stream. `backlog` is what
 /// the store held at `read_at`, read after `subscription` was taken, so nothing falls between.
 pub fn start(
-    state: AppState,
+    engine: std::sync::Arc<Engine>,
     subscription: Subscription,
     backlog: Vec<Revocation>,
     read_at: OffsetDateTime,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+) -> impl Stream<Item = Event> {
     let (tx, mut rx) = mpsc::channel(CHANNEL_CAPACITY);
     tokio::spawn(async move {
         metrics::gauge!("tessera_revocation_subscribers").increment(1);
-        let end = run(&state, subscription, backlog, read_at, tx).await;
+        let end = run(&engine, subscription, backlog, read_at, tx).await;
         metrics::gauge!("tessera_revocation_subscribers").decrement(1);
         metrics::counter!("tessera_revocation_streams_ended_total", "reason" => end.as_str())
             .increment(1);
         tracing::debug!(reason = end.as_str(), "revocation stream ended");
     });
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|event| event.map(Ok)))
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 async fn run(
-    state: &AppState,
+    engine: &Engine,
     subscription: Subscription,
     backlog: Vec<Revocation>,
     read_at: OffsetDateTime,
@@ -83,7 +99,7 @@ async fn run(
         ..
     } = subscription;
     let out = Out { tx, closing };
-    if let Err(end) = send_all(state, &out, backlog).await {
+    if let Err(end) = send_all(engine, &out, backlog).await {
         return end;
     }
     if let Err(end) = out.send(ready_event(read_at)).await {
@@ -100,16 +116,16 @@ async fn run(
         };
         let result = match next_step(received) {
             Step::Send(HubEvent::Revoked { session, at }) => {
-                out.send(revoked_event(state, Revocation { session, at }))
+                out.send(revoked_event(engine, Revocation { session, at }))
                     .await
             }
             Step::Send(HubEvent::Keys(kids)) => out.send(keys_event(&kids)).await,
             Step::Send(HubEvent::Resync) => {
-                let now = state.clock.now();
-                match read_store(state, Some(Cursor::at_time(synced_at)), now).await {
+                let now = engine.clock.now();
+                match read_store(engine, Some(Cursor::at_time(synced_at)), now).await {
                     Ok(revoked) => {
                         synced_at = now;
-                        send_all(state, &out, revoked).await
+                        send_all(engine, &out, revoked).await
                     }
                     Err(_) => Err(End::StoreFailed),
                 }
@@ -137,9 +153,9 @@ fn next_step(received: Result<HubEvent, broadcast::error::RecvError>) -> Step {
     }
 }
 
-async fn send_all(state: &AppState, out: &Out, revoked: Vec<Revocation>) -> Result<(), End> {
+async fn send_all(engine: &Engine, out: &Out, revoked: Vec<Revocation>) -> Result<(), End> {
     for revocation in revoked {
-        out.send(revoked_event(state, revocation)).await?;
+        out.send(revoked_event(engine, revocation)).await?;
     }
     Ok(())
 }
@@ -164,27 +180,31 @@ impl Out {
     }
 }
 
-fn revoked_event(state: &AppState, revocation: Revocation) -> Event {
-    Event::default()
-        .event("revoked")
-        .id(revocation.cursor().encode())
-        .data(revocation.to_json(state).to_string())
+fn revoked_event(engine: &Engine, revocation: Revocation) -> Event {
+    Event::new(
+        "revoked",
+        Some(revocation.cursor().encode()),
+        revocation.to_json(engine).to_string(),
+    )
 }
 
 /// `ready` carries a cursor too: a client that reconnects after it resumes from the moment the
 /// backlog was read instead of receiving the whole backlog again. Its data is `{}` because
 /// EventSource does not dispatch an event whose data is empty.
 fn ready_event(read_at: OffsetDateTime) -> Event {
-    Event::default()
-        .event("ready")
-        .id(Cursor::at_time(read_at).encode())
-        .data("{}")
+    Event::new(
+        "ready",
+        Some(Cursor::at_time(read_at).encode()),
+        "{}".to_owned(),
+    )
 }
 
 fn keys_event(kids: &[String]) -> Event {
-    Event::default()
-        .event("keys")
-        .data(serde_json::json!({ "kids": kids }).to_string())
+    Event::new(
+        "keys",
+        None,
+        serde_json::json!({ "kids": kids }).to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -205,25 +225,31 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_client_that_stops_reading_is_dropped_not_buffered() {
         let (out, _unread) = out(1);
-        assert_eq!(out.send(Event::default().data("1")).await, Ok(()));
+        assert_eq!(out.send(Event::new("t", None, "1".into())).await, Ok(()));
         // Paused time jumps to the timeout as soon as nothing else can run.
-        assert_eq!(out.send(Event::default().data("2")).await, Err(End::Slow));
+        assert_eq!(
+            out.send(Event::new("t", None, "2".into())).await,
+            Err(End::Slow)
+        );
     }
 
     #[tokio::test]
     async fn a_client_that_left_ends_the_stream() {
         let (out, rx) = out(1);
         drop(rx);
-        assert_eq!(out.send(Event::default().data("1")).await, Err(End::Gone));
+        assert_eq!(
+            out.send(Event::new("t", None, "1".into())).await,
+            Err(End::Gone)
+        );
     }
 
     #[tokio::test]
     async fn shutdown_ends_a_stream_waiting_on_a_full_channel() {
         let (out, _unread) = out(1);
-        out.send(Event::default().data("1")).await.unwrap();
+        out.send(Event::new("t", None, "1".into())).await.unwrap();
         out.closing.cancel();
         assert_eq!(
-            out.send(Event::default().data("2")).await,
+            out.send(Event::new("t", None, "2".into())).await,
             Err(End::Shutdown)
         );
     }

@@ -13,7 +13,7 @@
 //!
 //! Records live at most [`SHARED_TTL`], never longer than the revoked-session set remembers a
 //! revocation, and never past the session's own expiry. Every revoke path goes through
-//! [`SharedSessions::revoke`] (from `service::revocation::publish`), which deletes the record and
+//! [`SharedSessions::revoke`] (from `revocation::publish`), which deletes the record and
 //! keeps in-flight fills from writing it back; a revocation whose delete fails is retried when
 //! Redis answers again. A record that still slipped through is refused by the revoked-set check
 //! every session check makes.
@@ -25,11 +25,10 @@ use std::time::{Duration as StdDuration, Instant};
 
 use tessera_core::{SessionId, StoreError, TokenHash};
 use tessera_store::shared_sessions::REVOKED_MARK_TTL;
-use tessera_store::{RedisSessionCache, SharedSession};
+use tessera_store::{RedisSessionCache, SessionRecord};
 use time::{Duration, OffsetDateTime};
 
-use crate::cache::CachedSession;
-use crate::telemetry::Outage;
+use crate::outage::Outage;
 
 /// How long a record is trusted at most.
 pub const SHARED_TTL: Duration = Duration::seconds(60);
@@ -100,8 +99,8 @@ impl SharedSessions {
     pub async fn lookup(
         self: &Arc<Self>,
         hash: &TokenHash,
-        usable: impl FnOnce(&SharedSession) -> bool,
-    ) -> Option<SharedSession> {
+        usable: impl FnOnce(&SessionRecord) -> bool,
+    ) -> Option<SessionRecord> {
         let found = match self.redis.get(hash).await {
             Ok(found) => {
                 self.answered();
@@ -136,13 +135,8 @@ impl SharedSessions {
 
     /// Stores what a check just accepted, after a store read or an activity write. Refused by
     /// Redis itself if the session was revoked meanwhile.
-    pub async fn fill(self: &Arc<Self>, entry: &CachedSession, now: OffsetDateTime) {
-        let shared = SharedSession {
-            session: entry.session.clone(),
-            email: entry.email.clone(),
-            locked: entry.locked,
-        };
-        match self.redis.put(&shared, now, self.ttl).await {
+    pub async fn fill(self: &Arc<Self>, record: &SessionRecord, now: OffsetDateTime) {
+        match self.redis.put(record, now, self.ttl).await {
             Ok(stored) => {
                 self.answered();
                 if stored {

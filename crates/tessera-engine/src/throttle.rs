@@ -16,7 +16,7 @@ use tessera_core::{Clock, StoreError};
 use tessera_store::RedisThrottle;
 use time::Duration;
 
-use crate::telemetry::Outage;
+use crate::outage::Outage;
 
 /// One throttle. Each has its own name, and with it its own key space in Redis and its own
 /// in-process map: no key of one throttle can reach another's counters.
@@ -163,7 +163,7 @@ pub struct Throttles {
 
 impl Throttles {
     pub fn new(
-        limits: &crate::config::LimitsConfig,
+        limits: &crate::settings::Limits,
         cache_url: Option<&str>,
     ) -> Result<Self, StoreError> {
         let limiter = |name: &str, rate: Rate| Limiter::new(name, rate, cache_url);
@@ -177,12 +177,5 @@ impl Throttles {
             admin_key_per_ip: limiter("admin_key_ip", limits.admin_key_per_ip)?,
             client_secret_per_ip: limiter("client_secret_ip", limits.client_secret_per_ip)?,
         })
-    }
-}
-
-/// The answer to an attempt a throttle refused.
-pub fn rate_limited(wait: Duration) -> crate::error::ApiError {
-    crate::error::ApiError::RateLimited {
-        retry_after_secs: wait.whole_seconds().max(1) as u64,
     }
 }

@@ -6,37 +6,34 @@ use tessera_core::throttle::ThrottleKey;
 use tessera_core::types::Password;
 use tessera_core::{Email, SecretToken, Session, SessionKind, User, UserId};
 
-use crate::auth::{AuthMethod, Principal};
-use crate::error::ApiError;
-use crate::extract::Caller;
-use crate::service::sessions;
-use crate::service::tokens::{self, Grant};
-use crate::state::AppState;
-use crate::throttle::{rate_limited, reserve_all};
+use crate::error::EngineError;
+use crate::grants::{self, Grant};
+use crate::throttle::reserve_all;
+use crate::{sessions, AuditKind, Caller, Engine, Principal};
 
 /// Creates an account. Sign-ups over the network are throttled per client address and for
 /// everyone together, counted on every attempt; the password is checked against the policy,
 /// and the address for a taken one (which the 409 answer reveals anyway), before any hashing
 /// work.
 pub async fn create_user(
-    state: &AppState,
+    engine: &Engine,
     email: &str,
     password: &str,
     caller: Option<&Caller>,
-) -> Result<User, ApiError> {
+) -> Result<User, EngineError> {
     if let Some(caller) = caller {
-        reserve_signup(state, caller).await?;
+        reserve_signup(engine, caller).await?;
     }
     let email = Email::parse(email)?;
-    let password = Password::new(password, &state.policy, &email)?;
-    if state.store.user_by_email(&email).await?.is_some() {
+    let password = Password::new(password, &engine.settings.password_policy, &email)?;
+    if engine.store.user_by_email(&email).await?.is_some() {
         return Err(email_taken());
     }
-    let hash = state
+    let hash = engine
         .hashing
         .run_account_change(move |hasher| hasher.hash(&password))
         .await?;
-    let now = state.clock.now();
+    let now = engine.clock.now();
     let user = User {
         id: UserId::random(),
         email,
@@ -46,69 +43,75 @@ pub async fn create_user(
         updated_at: now,
     };
     // Two sign-ups of one address can both pass the look-up above; the store decides.
-    state.store.create_user(&user).await.map_err(|e| match e {
+    engine.store.create_user(&user).await.map_err(|e| match e {
         tessera_core::StoreError::Conflict(_) => email_taken(),
         other => other.into(),
     })?;
-    state
-        .audit("user_created", Some(user.id), None, caller, json!({}))
+    engine
+        .audit(
+            AuditKind::UserCreated,
+            Some(user.id),
+            None,
+            caller,
+            json!({}),
+        )
         .await;
     Ok(user)
 }
 
-fn email_taken() -> ApiError {
-    ApiError::Conflict("an account with this email already exists")
+fn email_taken() -> EngineError {
+    EngineError::Conflict("an account with this email already exists")
 }
 
 /// Counts a sign-up attempt per address and globally (see [`reserve_all`]); an admitted
 /// attempt is never refunded, since it may cost a hash.
-async fn reserve_signup(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let throttles = &state.throttles;
+async fn reserve_signup(engine: &Engine, caller: &Caller) -> Result<(), EngineError> {
+    let throttles = &engine.throttles;
     let (ip, everyone) = (ThrottleKey::ip(caller.ip), ThrottleKey::global());
     let steps = [
         (&throttles.signup_per_ip, &ip),
         (&throttles.signup_global, &everyone),
     ];
-    reserve_all(&steps, state.clock.as_ref())
+    reserve_all(&steps, engine.clock.as_ref())
         .await
         .map(drop)
         .map_err(signup_throttled)
 }
 
-fn signup_throttled(wait: time::Duration) -> ApiError {
+fn signup_throttled(wait: time::Duration) -> EngineError {
     metrics::counter!("tessera_signups_total", "result" => "throttled").increment(1);
-    rate_limited(wait)
+    EngineError::rate_limited(wait)
 }
 
 /// Changes the password after checking the current one, then ends every other session of the
 /// user (and with them their refresh-token families and access tokens).
 pub async fn change_password(
-    state: &AppState,
+    engine: &Engine,
     user_id: UserId,
     current_session: tessera_core::SessionId,
     current: &str,
     new: &str,
     caller: &Caller,
-) -> Result<(), ApiError> {
-    let user = state
+) -> Result<(), EngineError> {
+    let user = engine
         .store
         .user_by_id(user_id)
         .await?
-        .ok_or(ApiError::Unauthorized { bearer: false })?;
-    let new = Password::new(new, &state.policy, &user.email)?;
+        .ok_or(EngineError::Unauthenticated)?;
+    let new = Password::new(new, &engine.settings.password_policy, &user.email)?;
     let current = Password::for_login(current)
-        .map_err(|_| ApiError::Forbidden("current password is incorrect"))?;
+        .map_err(|_| EngineError::Forbidden("current password is incorrect"))?;
     let throttle_key = ThrottleKey::user(user_id);
-    let now = state.clock.now();
+    let now = engine.clock.now();
     // Counted before the hash runs, so concurrent guesses cannot all pass; a success resets it.
-    let _attempt = state
+    let _attempt = engine
         .throttles
         .password_change
-        .reserve(&throttle_key, state.clock.as_ref())
+        .reserve(&throttle_key, engine.clock.as_ref())
         .await
-        .map_err(rate_limited)?;
+        .map_err(EngineError::rate_limited)?;
     let stored = user.password_hash.clone();
-    let new_hash = state
+    let new_hash = engine
         .hashing
         .run_account_change(move |hasher| match hasher.verify(&current, &stored) {
             Verification::Valid { .. } => Some(hasher.hash(&new)),
@@ -116,26 +119,27 @@ pub async fn change_password(
         })
         .await?;
     let Some(new_hash) = new_hash else {
-        state
+        engine
             .audit(
-                "password_change_failed",
+                AuditKind::PasswordChangeFailed,
                 Some(user_id),
                 Some(current_session),
                 Some(caller),
                 json!({}),
             )
             .await;
-        return Err(ApiError::Forbidden("current password is incorrect"));
+        return Err(EngineError::Forbidden("current password is incorrect"));
     };
-    state
+    engine
         .store
         .set_password_hash(user_id, &new_hash, now)
         .await?;
-    state.throttles.password_change.reset(&throttle_key).await;
-    let revoked = sessions::revoke_all(state, user_id, Some(current_session), Some(caller)).await?;
-    state
+    engine.throttles.password_change.reset(&throttle_key).await;
+    let revoked =
+        sessions::revoke_all(engine, user_id, Some(current_session), Some(caller)).await?;
+    engine
         .audit(
-            "password_changed",
+            AuditKind::PasswordChanged,
             Some(user_id),
             Some(current_session),
             Some(caller),
@@ -158,54 +162,50 @@ pub enum Successor {
 /// session is rotated (new id, new secret, old one ended). The change re-authenticated the
 /// caller; whoever copied the old session secret or a token of it must not keep it.
 pub async fn change_password_and_rotate(
-    state: &AppState,
+    engine: &Engine,
     caller_principal: &Principal,
     current: &str,
     new: &str,
     caller: &Caller,
-) -> Result<Successor, ApiError> {
+) -> Result<Successor, EngineError> {
     let p = caller_principal;
-    change_password(state, p.user_id, p.session_id, current, new, caller).await?;
-    let kind = match p.method {
-        AuthMethod::Cookie => SessionKind::Cookie,
-        AuthMethod::SessionToken => SessionKind::Header,
-        AuthMethod::AccessToken => SessionKind::Token,
-    };
-    let (session, secret) = sessions::rotate(state, p.user_id, p.session_id, kind, caller).await?;
+    change_password(engine, p.user_id, p.session_id, current, new, caller).await?;
+    let kind = p.method.session_kind();
+    let (session, secret) = sessions::rotate(engine, p.user_id, p.session_id, kind, caller).await?;
     if kind != SessionKind::Token {
         return Ok(Successor::Session(session, secret));
     }
-    let client_id = p.client_id.as_deref().unwrap_or(tokens::DEFAULT_CLIENT_ID);
-    let grant = tokens::issue_grant(state, p.user_id, session.id, client_id).await?;
+    let client_id = p.client_id.as_deref().unwrap_or(grants::DEFAULT_CLIENT_ID);
+    let grant = grants::issue_for_new_session(engine, p.user_id, session.id, client_id).await?;
     Ok(Successor::Tokens(grant))
 }
 
 /// Locks or unlocks an account. Locking ends every session and with it every credential.
 /// Returns how many sessions were ended.
 pub async fn set_locked(
-    state: &AppState,
+    engine: &Engine,
     user_id: UserId,
     locked: bool,
     caller: Option<&Caller>,
-) -> Result<usize, ApiError> {
-    let now = state.clock.now();
-    if !state.store.set_locked(user_id, locked, now).await? {
-        return Err(ApiError::NotFound);
+) -> Result<usize, EngineError> {
+    let now = engine.clock.now();
+    if !engine.store.set_locked(user_id, locked, now).await? {
+        return Err(EngineError::NotFound);
     }
-    state.sessions.evict_user(user_id);
+    engine.sessions.evict_user_local(user_id);
     let revoked = if locked {
-        sessions::revoke_all(state, user_id, None, caller)
+        sessions::revoke_all(engine, user_id, None, caller)
             .await?
             .len()
     } else {
         0
     };
     let kind = if locked {
-        "user_locked"
+        AuditKind::UserLocked
     } else {
-        "user_unlocked"
+        AuditKind::UserUnlocked
     };
-    state
+    engine
         .audit(
             kind,
             Some(user_id),
@@ -215,4 +215,10 @@ pub async fn set_locked(
         )
         .await;
     Ok(revoked)
+}
+
+/// The account with this address, if any (for operators: the CLI names users by address).
+pub async fn find_by_email(engine: &Engine, email: &str) -> Result<Option<User>, EngineError> {
+    let email = Email::parse(email)?;
+    Ok(engine.store.user_by_email(&email).await?)
 }

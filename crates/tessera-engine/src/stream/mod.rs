@@ -24,8 +24,8 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::EngineError;
+use crate::Engine;
 
 pub use cursor::Cursor;
 
@@ -84,13 +84,13 @@ impl RevocationHub {
     }
 
     /// A slot and a receiver, or 503 when every slot is taken (or the server is stopping).
-    pub fn subscribe(&self) -> Result<Subscription, ApiError> {
+    pub fn subscribe(&self) -> Result<Subscription, EngineError> {
         if self.closing.is_cancelled() {
-            return Err(ApiError::Unavailable(None));
+            return Err(EngineError::Unavailable(None));
         }
         let slot = self.subscribers.clone().try_acquire_owned().map_err(|_| {
             metrics::counter!("tessera_revocation_subscribers_refused_total").increment(1);
-            ApiError::Unavailable(None)
+            EngineError::Unavailable(None)
         })?;
         Ok(Subscription {
             events: self.events.subscribe(),
@@ -168,8 +168,8 @@ impl Revocation {
 
     /// `{"sid", "revoked_at", "until"}`; `until` is when every token of the session has
     /// expired.
-    pub fn to_json(&self, state: &AppState) -> serde_json::Value {
-        let until = self.at + state.tokens.cfg.token_horizon();
+    pub fn to_json(&self, engine: &Engine) -> serde_json::Value {
+        let until = self.at + engine.tokens.cfg.token_horizon();
         serde_json::json!({
             "sid": self.session.to_string(),
             "revoked_at": rfc3339(self.at),
@@ -191,15 +191,15 @@ fn rfc3339(at: OffsetDateTime) -> String {
 /// Revocations whose tokens may still be alive at `now`, from `after` (less the overlap) on, as
 /// the store holds them: the truth every instance shares.
 pub async fn read_store(
-    state: &AppState,
+    engine: &Engine,
     after: Option<Cursor>,
     now: OffsetDateTime,
-) -> Result<Vec<Revocation>, ApiError> {
-    let horizon_start = now - state.tokens.cfg.token_horizon();
+) -> Result<Vec<Revocation>, EngineError> {
+    let horizon_start = now - engine.tokens.cfg.token_horizon();
     let since = after.map_or(horizon_start, |c| {
         (c.at() - RESUME_OVERLAP).max(horizon_start)
     });
-    Ok(state
+    Ok(engine
         .store
         .revoked_since(since)
         .await?
@@ -276,10 +276,10 @@ mod tests {
         let hub = RevocationHub::new(2, Vec::new());
         let one = hub.subscribe().unwrap();
         let _two = hub.subscribe().unwrap();
-        assert!(matches!(hub.subscribe(), Err(ApiError::Unavailable(_))));
+        assert!(matches!(hub.subscribe(), Err(EngineError::Unavailable(_))));
         drop(one);
         let _three = hub.subscribe().unwrap();
         hub.close();
-        assert!(matches!(hub.subscribe(), Err(ApiError::Unavailable(_))));
+        assert!(matches!(hub.subscribe(), Err(EngineError::Unavailable(_))));
     }
 }

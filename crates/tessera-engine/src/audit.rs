@@ -1,0 +1,60 @@
+//! The audit log's event kinds. An enum, not strings: the kind is also a metric label, so the
+//! set must be closed and come from the code, never from a request.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    UserCreated,
+    UserLocked,
+    UserUnlocked,
+    LoginSucceeded,
+    LoginFailed,
+    PasswordChanged,
+    PasswordChangeFailed,
+    /// The user signed out of the session they were using.
+    Logout,
+    /// One session (or all of a user's sessions) ended by the user or an admin.
+    SessionRevoked,
+    /// Ended because the user went over `session.max_per_user`.
+    SessionEvicted,
+    /// Replaced by a new session after re-authentication (password change).
+    SessionRotated,
+    /// Ended because a cookie login replaced it in the same browser.
+    SessionReplaced,
+    /// Ended because a spent refresh token was presented again (theft).
+    RefreshReused,
+    /// Ended by RFC 7009 revocation of one of its tokens.
+    TokenRevoked,
+    ClientCreated,
+    ClientDeleted,
+}
+
+impl AuditKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "user_created",
+            Self::UserLocked => "user_locked",
+            Self::UserUnlocked => "user_unlocked",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordChangeFailed => "password_change_failed",
+            Self::Logout => "logout",
+            Self::SessionRevoked => "session_revoked",
+            Self::SessionEvicted => "session_evicted",
+            Self::SessionRotated => "session_rotated",
+            Self::SessionReplaced => "session_replaced",
+            Self::RefreshReused => "refresh_reused",
+            Self::TokenRevoked => "token_revoked",
+            Self::ClientCreated => "client_created",
+            Self::ClientDeleted => "client_deleted",
+        }
+    }
+}
+
+/// A page of the audit log, newest first (the admin API's event list).
+pub async fn list(
+    engine: &crate::Engine,
+    query: &tessera_core::model::AuditQuery,
+) -> crate::EngineResult<Vec<tessera_core::AuditEvent>> {
+    Ok(engine.store.list_events(query).await?)
+}

@@ -1,0 +1,118 @@
+//! What the engine is told at start, typed. The server builds it from its configuration file;
+//! the engine never reads configuration itself, so it can be driven by any front end.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use tessera_core::session::SessionLifetimes;
+use tessera_core::throttle::Rate;
+use tessera_core::types::PasswordPolicy;
+use tessera_token::refresh::RefreshPolicy;
+use tessera_token::TokenConfig;
+use time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Issuer, audience, lifetime, leeway and algorithm of access tokens.
+    pub tokens: TokenConfig,
+    /// Refresh-token lifetime and the reuse grace.
+    pub refresh: RefreshPolicy,
+    pub password_policy: PasswordPolicy,
+    /// Idle and absolute lifetimes of cookie and `tss_` sessions.
+    pub session_lifetimes: SessionLifetimes,
+    /// Most live sessions one user may hold; a login beyond it ends the oldest. 0: no cap.
+    pub max_sessions_per_user: u32,
+    /// How often expired and long-revoked sessions are deleted.
+    pub sweep_interval: Duration,
+    pub limits: Limits,
+    /// Redis, for the shared session cache and shared throttles; `None`: this instance only.
+    pub cache_url: Option<String>,
+    /// Passwords hashed at once; `None`: one per CPU.
+    pub hashing_slots: Option<usize>,
+    /// Most revocation-stream subscribers this instance serves at once.
+    pub max_revocation_subscribers: usize,
+    /// The store's URL: picks the revocation feed's transport, and a SQLite database gets its
+    /// signing-key encryption key file beside it by default.
+    pub store_url: String,
+    pub keys: KeySettings,
+    /// The admin API's bearer key; `None`: the admin API is off.
+    pub admin_api_key: Option<SecretString>,
+}
+
+/// Where the key that encrypts signing keys at rest comes from; see [`crate::key_file`].
+#[derive(Debug, Clone, Default)]
+pub struct KeySettings {
+    /// 32 bytes, base64. Wins over the file.
+    pub encryption_key: Option<SecretString>,
+    /// Where the key is kept when `encryption_key` is not set; generated when missing.
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Token sessions live as long as their refresh tokens may: idle and absolute both the
+    /// refresh lifetime, so a mobile app that refreshes now and then stays signed in for the
+    /// refresh lifetime and no longer.
+    pub fn token_session_lifetimes(&self) -> SessionLifetimes {
+        SessionLifetimes {
+            idle: self.refresh.ttl,
+            absolute: self.refresh.ttl,
+        }
+    }
+}
+
+/// The throttles' rates (`[limits]` in the configuration file: the names and defaults here are
+/// the configuration's).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Failed logins per client address (a success is given back).
+    #[serde(deserialize_with = "de_rate")]
+    pub login_per_ip: Rate,
+    /// Failed logins per account (a success resets the account).
+    #[serde(deserialize_with = "de_rate")]
+    pub login_per_account: Rate,
+    /// Every login attempt per client address, successful or not: each costs a hash.
+    #[serde(deserialize_with = "de_rate")]
+    pub login_attempts_per_ip: Rate,
+    /// Wrong current passwords per user on a password change.
+    #[serde(deserialize_with = "de_rate")]
+    pub password_change_per_user: Rate,
+    /// Sign-up attempts per client address.
+    #[serde(deserialize_with = "de_rate")]
+    pub signup_per_ip: Rate,
+    /// Sign-up attempts from everyone together.
+    #[serde(deserialize_with = "de_rate")]
+    pub signup_global: Rate,
+    /// Wrong admin API keys per client address.
+    #[serde(deserialize_with = "de_rate")]
+    pub admin_key_per_ip: Rate,
+    /// Wrong client credentials per client address.
+    #[serde(deserialize_with = "de_rate")]
+    pub client_secret_per_ip: Rate,
+}
+
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map_err(|e: tessera_core::ValidationError| serde::de::Error::custom(e.reason))
+}
+
+const fn per(limit: u32, period: Duration) -> Rate {
+    Rate { limit, period }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            login_per_ip: per(20, Duration::MINUTE),
+            login_per_account: per(5, Duration::MINUTE),
+            login_attempts_per_ip: per(120, Duration::MINUTE),
+            password_change_per_user: per(5, Duration::MINUTE),
+            signup_per_ip: per(20, Duration::HOUR),
+            signup_global: per(300, Duration::MINUTE),
+            admin_key_per_ip: per(10, Duration::MINUTE),
+            client_secret_per_ip: per(20, Duration::MINUTE),
+        }
+    }
+}

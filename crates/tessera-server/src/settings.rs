@@ -1,0 +1,50 @@
+//! The engine's typed [`Settings`], built from the configuration file's sections.
+
+use std::path::PathBuf;
+
+use tessera_core::session::SessionLifetimes;
+use tessera_core::types::PasswordPolicy;
+use tessera_engine::{KeySettings, Settings};
+use tessera_token::refresh::RefreshPolicy;
+use tessera_token::TokenConfig;
+
+use crate::config::Config;
+
+impl Config {
+    /// What the engine is told of this configuration.
+    pub fn engine_settings(&self) -> Settings {
+        Settings {
+            tokens: TokenConfig {
+                issuer: self.issuer().to_owned(),
+                audience: self.token.audience.clone(),
+                access_ttl: self.token.access_ttl.0,
+                leeway: self.token.leeway.0,
+                algorithm: self.token.algorithm,
+            },
+            refresh: RefreshPolicy {
+                ttl: self.token.refresh_ttl.0,
+                grace: self.token.refresh_reuse_grace.0,
+            },
+            password_policy: PasswordPolicy::new(
+                self.password.min_length,
+                self.password.deny_list.clone(),
+            ),
+            session_lifetimes: SessionLifetimes {
+                idle: self.session.idle_timeout.0,
+                absolute: self.session.absolute_timeout.0,
+            },
+            max_sessions_per_user: self.session.max_per_user,
+            sweep_interval: self.session.sweep_interval.0,
+            limits: self.limits.clone(),
+            cache_url: self.cache.url.clone(),
+            hashing_slots: self.password.hashing_slots,
+            max_revocation_subscribers: self.revocations.max_subscribers,
+            store_url: self.store.url.clone(),
+            keys: KeySettings {
+                encryption_key: self.keys.encryption_key.clone(),
+                encryption_key_file: self.keys.encryption_key_file.as_ref().map(PathBuf::from),
+            },
+            admin_api_key: self.admin.api_key.clone(),
+        }
+    }
+}
