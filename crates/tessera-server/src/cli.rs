@@ -109,14 +109,13 @@ async fn execute(cli: Cli) -> Result<(), String> {
         println!("{}", key.expose());
         return Ok(());
     }
-    let config = Config::load(cli.config.as_deref(), std::env::vars())
-        .map_err(|e| crate::error::chain(&e))?;
+    let config = Config::load(cli.config.as_deref(), std::env::vars()).map_err(describe)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             tessera_store::open(&config.store.url, true)
                 .await
-                .map_err(|e| crate::error::chain(&e))?;
+                .map_err(describe)?;
             println!("migrations applied to {}", redact_url(&config.store.url));
             Ok(())
         }
@@ -131,26 +130,24 @@ async fn execute(cli: Cli) -> Result<(), String> {
 async fn serve(config: Config) -> Result<(), String> {
     let app = Application::build(config, Options::default())
         .await
-        .map_err(|e| crate::error::chain(&e))?;
-    app.run_until(shutdown_signal())
-        .await
-        .map_err(|e| crate::error::chain(&e))
+        .map_err(describe)?;
+    app.run_until(shutdown_signal()).await.map_err(describe)
 }
 
 /// State for one-shot commands: same store and rules as the server, no listener.
 async fn offline_state(config: Config) -> Result<AppState, String> {
     let store = tessera_store::open(&config.store.url, true)
         .await
-        .map_err(|e| crate::error::chain(&e))?;
+        .map_err(describe)?;
     build_state(config, store, Options::default())
         .await
-        .map_err(|e| crate::error::chain(&e))
+        .map_err(describe)
 }
 
 async fn find_user(state: &AppState, email: &str) -> Result<tessera_core::User, String> {
     accounts::find_by_email(state, email)
         .await
-        .map_err(|e| crate::error::chain(&e))?
+        .map_err(describe)?
         .ok_or_else(|| format!("no account with email {}", email.trim()))
 }
 
@@ -161,14 +158,14 @@ async fn user_command(config: Config, cmd: UserCommand) -> Result<(), String> {
             let password = read_password()?;
             let user = accounts::create_user(&state, &email, &password, None)
                 .await
-                .map_err(|e| crate::error::chain(&e))?;
+                .map_err(describe)?;
             println!("created user {} <{}>", user.id, user.email);
         }
         UserCommand::Lock { email } => {
             let user = find_user(&state, &email).await?;
             let revoked = accounts::set_locked(&state, user.id, true, None)
                 .await
-                .map_err(|e| crate::error::chain(&e))?;
+                .map_err(describe)?;
             println!("locked {} and ended {revoked} session(s)", user.email);
         }
     }
@@ -182,7 +179,7 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
             let user = find_user(&state, &email).await?;
             let list = sessions::list_live(&state, user.id)
                 .await
-                .map_err(|e| crate::error::chain(&e))?;
+                .map_err(describe)?;
             println!(
                 "{:<36}  {:<6}  {:<20}  {:<15}  USER AGENT",
                 "ID", "KIND", "LAST SEEN", "IP"
@@ -202,7 +199,7 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
             let user = find_user(&state, &email).await?;
             let ids = sessions::revoke_all(&state, user.id, None, None)
                 .await
-                .map_err(|e| crate::error::chain(&e))?;
+                .map_err(describe)?;
             println!("ended {} session(s) of {}", ids.len(), user.email);
         }
     }
@@ -211,10 +208,9 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
 
 async fn keys_command(config: Config, cmd: KeysCommand) -> Result<(), String> {
     let state = offline_state(config).await?;
-    let chain = |e: &dyn std::error::Error| crate::error::chain(e);
     match cmd {
         KeysCommand::List => {
-            let keys = keys::list(&state).await.map_err(|e| chain(&e))?;
+            let keys = keys::list(&state).await.map_err(describe)?;
             println!(
                 "{:<24}  {:<6}  {:<8}  {:<24}  {:<24}  RETIRED",
                 "KID", "ALG", "STATE", "CREATED", "ACTIVATED"
@@ -234,7 +230,7 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> Result<(), String> {
             }
         }
         KeysCommand::Rotate { force } => {
-            let changes = keys::rotate(&state, force).await.map_err(|e| chain(&e))?;
+            let changes = keys::rotate(&state, force).await.map_err(describe)?;
             println!(
                 "rotated signing keys ({changes} change(s)); running servers pick it up within 30s"
             );
@@ -249,7 +245,7 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
         ClientsCommand::Add { name } => {
             let (client, secret) = clients::create(&state, &name, None)
                 .await
-                .map_err(|e| crate::error::chain(&e))?;
+                .map_err(describe)?;
             println!(
                 "client_id: {}\nclient_secret: {}",
                 client.id,
@@ -258,10 +254,7 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
             eprintln!("store the secret now: only its hash is kept");
         }
         ClientsCommand::List => {
-            for c in clients::list(&state)
-                .await
-                .map_err(|e| crate::error::chain(&e))?
-            {
+            for c in clients::list(&state).await.map_err(describe)? {
                 println!("{}  {}  {}", c.id, rfc3339(c.created_at), c.name);
             }
         }
@@ -272,10 +265,8 @@ async fn clients_command(config: Config, cmd: ClientsCommand) -> Result<(), Stri
 /// The first line of stdin when piped; a hidden prompt (asked twice) on a terminal.
 fn read_password() -> Result<String, String> {
     if std::io::stdin().is_terminal() {
-        let first =
-            rpassword::prompt_password("Password: ").map_err(|e| crate::error::chain(&e))?;
-        let again =
-            rpassword::prompt_password("Repeat password: ").map_err(|e| crate::error::chain(&e))?;
+        let first = rpassword::prompt_password("Password: ").map_err(describe)?;
+        let again = rpassword::prompt_password("Repeat password: ").map_err(describe)?;
         if first != again {
             return Err("the passwords do not match".into());
         }
@@ -285,7 +276,7 @@ fn read_password() -> Result<String, String> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| crate::error::chain(&e))?;
+        .map_err(describe)?;
     let _ = std::io::stdout().flush();
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
@@ -298,4 +289,9 @@ fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// An error as a command prints it: the whole cause chain on one line.
+fn describe(err: impl std::error::Error) -> String {
+    crate::error::chain(&err)
 }
