@@ -12,6 +12,7 @@ mod postgres;
 mod redis_link;
 pub mod shared_sessions;
 pub mod shared_throttle;
+mod sql;
 mod sqlite;
 
 #[doc(hidden)]

@@ -1,27 +1,15 @@
 //! The backend for deployments with several instances: Postgres through sqlx, runtime-checked
-//! queries. Timestamps are BIGINT unix milliseconds, exactly as on SQLite.
-
-mod rows;
-mod sessions;
+//! queries. Timestamps are BIGINT unix milliseconds, exactly as on SQLite; the queries are shared
+//! with SQLite (`crate::sql`), this module connects and says how Postgres's SQL differs.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::query::Query;
-use sqlx::{Postgres, QueryBuilder, Row};
-use tessera_core::model::{
-    AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, SigningKeyRecord, User,
-};
-use tessera_core::store::{AuditLog, ClientStore, KeyStore, Store, StoreResult, UserStore};
-use tessera_core::{ClientId, Email, StoreError, UserId};
-use time::OffsetDateTime;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tessera_core::StoreError;
 
-use crate::decode::{self, millis, opt_millis};
-use crate::{user_insert_error, write_error};
+use crate::sql::{Conn, Dialect, SqlStore};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -29,13 +17,27 @@ const MAX_CONNECTIONS: u32 = 10;
 /// How long a request waits for a free connection before the store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The Postgres store: ids as native UUID, times as BIGINT unix milliseconds.
+pub type PostgresStore = SqlStore<PostgresDialect>;
+
 #[derive(Debug)]
-pub struct PostgresStore {
-    pool: PgPool,
-    writes: AtomicU64,
+pub struct PostgresDialect;
+
+impl Dialect for PostgresDialect {
+    type Pool = PgPool;
+
+    const NAME: &'static str = "postgres";
+    // The database's default collation follows the locale; "C" compares bytes, as SQLite does.
+    const BYTEWISE: &'static str = "COLLATE \"C\"";
+    // JSON rather than JSONB keeps the text as written (see the migration).
+    const JSON: &'static str = "json";
+
+    fn conn(pool: &PgPool) -> Conn<'_> {
+        Conn::Postgres(pool)
+    }
 }
 
-impl PostgresStore {
+impl SqlStore<PostgresDialect> {
     /// Connects to `postgres://…` / `postgresql://…`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(StoreError::unavailable)?;
@@ -49,303 +51,15 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(StoreError::unavailable)?;
-        Ok(Self {
-            pool,
-            writes: AtomicU64::new(0),
-        })
+        Ok(Self::new(pool))
     }
 
     /// Applies the embedded migrations that have not run yet. Concurrent instances are safe:
     /// sqlx serialises them with an advisory lock.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR
-            .run(&self.pool)
+            .run(self.pool())
             .await
             .map_err(StoreError::unavailable)
-    }
-
-    /// How many INSERT/UPDATE/DELETE statements this store has executed.
-    pub fn write_count(&self) -> u64 {
-        self.writes.load(Ordering::Relaxed)
-    }
-
-    /// The underlying pool, for tests and maintenance.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Closes every connection; the store is unusable afterwards.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    fn count_write(&self) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-    }
-
-    async fn update(&self, query: Query<'_, Postgres, PgArguments>) -> StoreResult<u64> {
-        self.count_write();
-        Ok(query
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?
-            .rows_affected())
-    }
-}
-
-#[async_trait]
-impl UserStore for PostgresStore {
-    async fn create_user(&self, user: &User) -> StoreResult<()> {
-        self.count_write();
-        sqlx::query(
-            "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(user.id.0)
-        .bind(user.email.as_str())
-        .bind(&user.password_hash)
-        .bind(user.locked)
-        .bind(millis(user.created_at))
-        .bind(millis(user.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(user_insert_error)?;
-        Ok(())
-    }
-
-    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLUMNS);
-        sqlx::query(&sql)
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?
-            .as_ref()
-            .map(rows::user)
-            .transpose()
-    }
-
-    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {} FROM users WHERE email = $1", rows::USER_COLUMNS);
-        sqlx::query(&sql)
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?
-            .as_ref()
-            .map(rows::user)
-            .transpose()
-    }
-
-    async fn set_password_hash(
-        &self,
-        id: UserId,
-        hash: &str,
-        at: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let query =
-            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                .bind(hash)
-                .bind(millis(at))
-                .bind(id.0);
-        Ok(self.update(query).await? == 1)
-    }
-
-    async fn set_locked(&self, id: UserId, locked: bool, at: OffsetDateTime) -> StoreResult<bool> {
-        let query = sqlx::query("UPDATE users SET locked = $1, updated_at = $2 WHERE id = $3")
-            .bind(locked)
-            .bind(millis(at))
-            .bind(id.0);
-        Ok(self.update(query).await? == 1)
-    }
-}
-
-#[async_trait]
-impl KeyStore for PostgresStore {
-    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-        self.count_write();
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, state, private_key, public_jwk, \
-             format_version, created_at, activated_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(key.state.as_str())
-        .bind(&key.private_key)
-        .bind(&key.public_jwk)
-        .bind(key.format_version)
-        .bind(millis(key.created_at))
-        .bind(opt_millis(key.activated_at))
-        .bind(opt_millis(key.retired_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| write_error(e, "signing key id already exists", "missing parent row"))?;
-        Ok(())
-    }
-
-    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        // COLLATE "C": ties break by byte order, as on the other backends, not by locale.
-        let sql = format!(
-            "SELECT {} FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"",
-            rows::KEY_COLUMNS
-        );
-        let found = sqlx::query(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?;
-        rows::all(&found, rows::key)
-    }
-
-    async fn set_key_state(
-        &self,
-        kid: &str,
-        state: KeyState,
-        at: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        // The state change stamps the matching timestamp; `next` has none of its own.
-        let query = sqlx::query(
-            "UPDATE signing_keys SET state = $1, \
-             activated_at = CASE WHEN $1 = 'current' THEN $2 ELSE activated_at END, \
-             retired_at = CASE WHEN $1 = 'retired' THEN $2 ELSE retired_at END \
-             WHERE kid = $3",
-        )
-        .bind(state.as_str())
-        .bind(millis(at))
-        .bind(kid);
-        Ok(self.update(query).await? == 1)
-    }
-
-    async fn delete_key(&self, kid: &str) -> StoreResult<bool> {
-        let query = sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid);
-        Ok(self.update(query).await? == 1)
-    }
-
-    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        // Insert-if-absent then read: racing instances all end up reading the first value.
-        let insert = sqlx::query(
-            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(candidate)
-        .bind(millis(time::OffsetDateTime::now_utc()));
-        self.update(insert).await?;
-        let row: (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(row.0)
-    }
-}
-
-#[async_trait]
-impl ClientStore for PostgresStore {
-    async fn insert_client(&self, client: &Client) -> StoreResult<()> {
-        self.count_write();
-        sqlx::query(
-            "INSERT INTO clients (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&client.id.0)
-        .bind(&client.name)
-        .bind(&client.secret_hash.0[..])
-        .bind(millis(client.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| write_error(e, "client id already exists", "missing parent row"))?;
-        Ok(())
-    }
-
-    async fn client_by_id(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-        let sql = format!("SELECT {} FROM clients WHERE id = $1", rows::CLIENT_COLUMNS);
-        sqlx::query(&sql)
-            .bind(&id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?
-            .as_ref()
-            .map(rows::client)
-            .transpose()
-    }
-
-    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-        let sql = format!(
-            "SELECT {} FROM clients ORDER BY created_at, id COLLATE \"C\"",
-            rows::CLIENT_COLUMNS
-        );
-        let found = sqlx::query(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?;
-        rows::all(&found, rows::client)
-    }
-
-    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
-        let query = sqlx::query("DELETE FROM clients WHERE id = $1").bind(&id.0);
-        Ok(self.update(query).await? == 1)
-    }
-}
-
-#[async_trait]
-impl AuditLog for PostgresStore {
-    async fn append_event(&self, event: &NewAuditEvent) -> StoreResult<i64> {
-        self.count_write();
-        let row = sqlx::query(
-            "INSERT INTO audit_events (kind, at, user_id, session_id, ip, user_agent, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7::json) RETURNING id",
-        )
-        .bind(&event.kind)
-        .bind(millis(event.at))
-        .bind(event.user_id.map(|u| u.0))
-        .bind(event.session_id.map(|s| s.0))
-        .bind(&event.ip)
-        .bind(&event.user_agent)
-        .bind(event.detail.to_string())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(StoreError::unavailable)?;
-        row.try_get("id")
-            .map_err(|err| decode::column_error("id", &err))
-    }
-
-    async fn list_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        // Built per call so that each filter present is a plain indexable comparison.
-        let mut sql = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {} FROM audit_events WHERE TRUE",
-            rows::AUDIT_COLUMNS
-        ));
-        if let Some(user) = query.user_id {
-            sql.push(" AND user_id = ").push_bind(user.0);
-        }
-        if let Some(kind) = &query.kind {
-            sql.push(" AND kind = ").push_bind(kind.clone());
-        }
-        if let Some(before) = query.before_id {
-            sql.push(" AND id < ").push_bind(before);
-        }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
-        let found = sql
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?;
-        rows::all(&found, rows::audit)
-    }
-}
-
-#[async_trait]
-impl Store for PostgresStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(())
-    }
-
-    fn backend(&self) -> &'static str {
-        "postgres"
     }
 }

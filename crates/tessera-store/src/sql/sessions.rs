@@ -1,24 +1,22 @@
-//! Sessions and refresh tokens on Postgres: the hot, revocation-critical part of the schema.
+//! Sessions and refresh tokens on a SQL backend: the hot, revocation-critical part of the schema.
 
 use async_trait::async_trait;
-use sqlx::postgres::PgArguments;
-use sqlx::query::Query;
-use sqlx::{Postgres, Row};
 use tessera_core::model::{RefreshToken, Session, SpendOutcome};
 use tessera_core::store::{RefreshStore, SessionStore, StoreResult};
 use tessera_core::{SessionId, StoreError, TokenHash, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{rows, PostgresStore};
-use crate::decode::{self, millis, opt_millis};
+use super::rows::{self, REFRESH_COLUMNS, SESSION_COLUMNS};
+use super::{Dialect, SqlStore, Stmt};
+use crate::decode::{millis, opt_millis};
 use crate::write_error;
 
 /// A session is gone for good once either expiry has passed or it was revoked long enough ago.
 const SWEEP_CONDITION: &str = "expires_at < $1 OR idle_expires_at < $1 OR revoked_at < $2";
 
-fn insert_refresh(token: &RefreshToken) -> Query<'_, Postgres, PgArguments> {
-    sqlx::query(
+fn insert_refresh(token: &RefreshToken) -> Stmt<'_> {
+    Stmt::new(
         "INSERT INTO refresh_tokens (id, family_id, session_id, user_id, token_hash, created_at, \
          expires_at, used_at, successor_id, revoked_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -43,11 +41,17 @@ fn refresh_insert_error(err: sqlx::Error) -> StoreError {
     )
 }
 
+fn refresh_by_id(id: Uuid) -> Stmt<'static> {
+    Stmt::new(format!(
+        "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE id = $1"
+    ))
+    .bind(id)
+}
+
 #[async_trait]
-impl SessionStore for PostgresStore {
+impl<D: Dialect> SessionStore for SqlStore<D> {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        self.count_write();
-        sqlx::query(
+        let stmt = Stmt::new(
             "INSERT INTO sessions (id, user_id, kind, secret_hash, created_at, last_seen_at, \
              idle_expires_at, expires_at, ip, user_agent, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -62,41 +66,22 @@ impl SessionStore for PostgresStore {
         .bind(millis(session.expires_at))
         .bind(&session.ip)
         .bind(&session.user_agent)
-        .bind(opt_millis(session.revoked_at))
-        .execute(self.pool())
+        .bind(opt_millis(session.revoked_at));
+        self.insert(stmt, |e| {
+            write_error(e, "session already exists", "session's user does not exist")
+        })
         .await
-        .map_err(|e| write_error(e, "session already exists", "session's user does not exist"))?;
-        Ok(())
     }
 
     async fn session_by_secret_hash(&self, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        let sql = format!(
-            "SELECT {} FROM sessions WHERE secret_hash = $1",
-            rows::SESSION_COLUMNS
-        );
-        sqlx::query(&sql)
-            .bind(&hash.0[..])
-            .fetch_optional(self.pool())
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = $1");
+        self.find(Stmt::new(sql).bind(&hash.0[..]), rows::session)
             .await
-            .map_err(StoreError::unavailable)?
-            .as_ref()
-            .map(rows::session)
-            .transpose()
     }
 
     async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        let sql = format!(
-            "SELECT {} FROM sessions WHERE id = $1",
-            rows::SESSION_COLUMNS
-        );
-        sqlx::query(&sql)
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(StoreError::unavailable)?
-            .as_ref()
-            .map(rows::session)
-            .transpose()
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+        self.find(Stmt::new(sql).bind(id.0), rows::session).await
     }
 
     async fn live_sessions_of_user(
@@ -105,17 +90,11 @@ impl SessionStore for PostgresStore {
         now: OffsetDateTime,
     ) -> StoreResult<Vec<Session>> {
         let sql = format!(
-            "SELECT {} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
-             AND idle_expires_at > $2 AND expires_at > $2 ORDER BY created_at, id",
-            rows::SESSION_COLUMNS
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+             AND idle_expires_at > $2 AND expires_at > $2 ORDER BY created_at, id"
         );
-        let found = sqlx::query(&sql)
-            .bind(user.0)
-            .bind(millis(now))
-            .fetch_all(self.pool())
-            .await
-            .map_err(StoreError::unavailable)?;
-        rows::all(&found, rows::session)
+        let stmt = Stmt::new(sql).bind(user.0).bind(millis(now));
+        self.find_all(stmt, rows::session).await
     }
 
     async fn touch_session(
@@ -124,22 +103,22 @@ impl SessionStore for PostgresStore {
         last_seen_at: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let query = sqlx::query(
+        let stmt = Stmt::new(
             "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 \
              WHERE id = $3 AND revoked_at IS NULL",
         )
         .bind(millis(last_seen_at))
         .bind(millis(idle_expires_at))
         .bind(id.0);
-        Ok(self.update(query).await? == 1)
+        Ok(self.update(stmt).await? == 1)
     }
 
     async fn revoke_session(&self, id: SessionId, at: OffsetDateTime) -> StoreResult<bool> {
-        let query =
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        let stmt =
+            Stmt::new("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(millis(at))
                 .bind(id.0);
-        Ok(self.update(query).await? == 1)
+        Ok(self.update(stmt).await? == 1)
     }
 
     async fn revoke_sessions_of_user(
@@ -149,26 +128,16 @@ impl SessionStore for PostgresStore {
         at: OffsetDateTime,
     ) -> StoreResult<Vec<SessionId>> {
         // One statement that both changes and reports the rows: atomic without a transaction.
-        self.count_write();
-        let revoked = sqlx::query(
+        let stmt = Stmt::new(
             "UPDATE sessions SET revoked_at = $1 \
              WHERE user_id = $2 AND revoked_at IS NULL AND id IS DISTINCT FROM $3 \
              RETURNING id",
         )
         .bind(millis(at))
         .bind(user.0)
-        .bind(keep.map(|k| k.0))
-        .fetch_all(self.pool())
-        .await
-        .map_err(StoreError::unavailable)?;
-        let mut ids = revoked
-            .iter()
-            .map(|row| {
-                row.try_get("id")
-                    .map(SessionId)
-                    .map_err(|err| decode::column_error("id", &err))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        .bind(keep.map(|k| k.0));
+        self.count_write();
+        let mut ids = self.find_all(stmt, rows::session_id).await?;
         ids.sort_unstable();
         Ok(ids)
     }
@@ -177,15 +146,12 @@ impl SessionStore for PostgresStore {
         &self,
         since: OffsetDateTime,
     ) -> StoreResult<Vec<(SessionId, OffsetDateTime)>> {
-        let found = sqlx::query(
+        let stmt = Stmt::new(
             "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 \
              ORDER BY revoked_at, id",
         )
-        .bind(millis(since))
-        .fetch_all(self.pool())
-        .await
-        .map_err(StoreError::unavailable)?;
-        rows::all(&found, rows::revoked)
+        .bind(millis(since));
+        self.find_all(stmt, rows::revoked).await
     }
 
     async fn sweep_sessions(
@@ -193,56 +159,42 @@ impl SessionStore for PostgresStore {
         expired_before: OffsetDateTime,
         revoked_before: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool().begin().await.map_err(StoreError::unavailable)?;
-        // Explicit so the write count is honest; ON DELETE CASCADE would also catch a token
-        // inserted between the two statements.
+        let mut tx = self.begin_write().await?;
+        // Explicit rather than left to ON DELETE CASCADE: SQLite cascades only on connections
+        // that enabled foreign keys, the write count stays honest, and on Postgres it also
+        // catches a token inserted between the two statements.
         self.count_write();
-        sqlx::query(&format!(
+        let tokens = Stmt::new(format!(
             "DELETE FROM refresh_tokens WHERE session_id IN \
              (SELECT id FROM sessions WHERE {SWEEP_CONDITION})"
         ))
         .bind(millis(expired_before))
-        .bind(millis(revoked_before))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::unavailable)?;
+        .bind(millis(revoked_before));
+        tx.execute(&tokens).await.map_err(StoreError::unavailable)?;
         self.count_write();
-        let deleted = sqlx::query(&format!("DELETE FROM sessions WHERE {SWEEP_CONDITION}"))
+        let sessions = Stmt::new(format!("DELETE FROM sessions WHERE {SWEEP_CONDITION}"))
             .bind(millis(expired_before))
-            .bind(millis(revoked_before))
-            .execute(&mut *tx)
+            .bind(millis(revoked_before));
+        let deleted = tx
+            .execute(&sessions)
             .await
-            .map_err(StoreError::unavailable)?
-            .rows_affected();
+            .map_err(StoreError::unavailable)?;
         tx.commit().await.map_err(StoreError::unavailable)?;
         Ok(deleted)
     }
 }
 
 #[async_trait]
-impl RefreshStore for PostgresStore {
+impl<D: Dialect> RefreshStore for SqlStore<D> {
     async fn insert_refresh(&self, token: &RefreshToken) -> StoreResult<()> {
-        self.count_write();
-        insert_refresh(token)
-            .execute(self.pool())
+        self.insert(insert_refresh(token), refresh_insert_error)
             .await
-            .map_err(refresh_insert_error)?;
-        Ok(())
     }
 
     async fn refresh_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
-        let sql = format!(
-            "SELECT {} FROM refresh_tokens WHERE token_hash = $1",
-            rows::REFRESH_COLUMNS
-        );
-        sqlx::query(&sql)
-            .bind(&hash.0[..])
-            .fetch_optional(self.pool())
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+        self.find(Stmt::new(sql).bind(&hash.0[..]), rows::refresh)
             .await
-            .map_err(StoreError::unavailable)?
-            .as_ref()
-            .map(rows::refresh)
-            .transpose()
     }
 
     async fn spend_refresh(
@@ -251,38 +203,30 @@ impl RefreshStore for PostgresStore {
         at: OffsetDateTime,
         successor: &RefreshToken,
     ) -> StoreResult<SpendOutcome> {
-        // Under READ COMMITTED a concurrent spender blocks on the row lock and then re-checks
-        // the WHERE clause against the committed row, so only one UPDATE matches. Dropping `tx`
-        // on an early return rolls back, so a failed insert leaves the token unspent.
-        let mut tx = self.pool().begin().await.map_err(StoreError::unavailable)?;
+        // Only one concurrent spender's UPDATE can match: SQLite's write transaction holds the
+        // database lock; on Postgres (READ COMMITTED) the second blocks on the row lock, then
+        // re-checks the WHERE clause against the committed row. Dropping `tx` on an early return
+        // rolls back, so a failed successor insert leaves the old token unspent.
+        let mut tx = self.begin_write().await?;
         self.count_write();
-        let spent = sqlx::query(
+        let spend = Stmt::new(
             "UPDATE refresh_tokens SET used_at = $1, successor_id = $2 \
              WHERE id = $3 AND used_at IS NULL AND revoked_at IS NULL",
         )
         .bind(millis(at))
         .bind(successor.id)
-        .bind(old_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::unavailable)?
-        .rows_affected();
+        .bind(old_id);
+        let spent = tx.execute(&spend).await.map_err(StoreError::unavailable)?;
         if spent == 1 {
             self.count_write();
-            insert_refresh(successor)
-                .execute(&mut *tx)
+            tx.execute(&insert_refresh(successor))
                 .await
                 .map_err(refresh_insert_error)?;
             tx.commit().await.map_err(StoreError::unavailable)?;
             return Ok(SpendOutcome::Rotated);
         }
-        let sql = format!(
-            "SELECT {} FROM refresh_tokens WHERE id = $1",
-            rows::REFRESH_COLUMNS
-        );
-        let current = sqlx::query(&sql)
-            .bind(old_id)
-            .fetch_optional(&mut *tx)
+        let current = tx
+            .fetch_optional(&refresh_by_id(old_id))
             .await
             .map_err(StoreError::unavailable)?;
         tx.commit().await.map_err(StoreError::unavailable)?;
@@ -293,27 +237,16 @@ impl RefreshStore for PostgresStore {
     }
 
     async fn refresh_by_id(&self, id: Uuid) -> StoreResult<Option<RefreshToken>> {
-        let sql = format!(
-            "SELECT {} FROM refresh_tokens WHERE id = $1",
-            rows::REFRESH_COLUMNS
-        );
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(StoreError::unavailable)?
-            .as_ref()
-            .map(rows::refresh)
-            .transpose()
+        self.find(refresh_by_id(id), rows::refresh).await
     }
 
     async fn revoke_refresh_family(&self, family_id: Uuid, at: OffsetDateTime) -> StoreResult<u64> {
-        let query = sqlx::query(
+        let stmt = Stmt::new(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
         )
         .bind(millis(at))
         .bind(family_id);
-        self.update(query).await
+        self.update(stmt).await
     }
 
     async fn revoke_refresh_of_session(
@@ -321,12 +254,12 @@ impl RefreshStore for PostgresStore {
         session: SessionId,
         at: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let query = sqlx::query(
+        let stmt = Stmt::new(
             "UPDATE refresh_tokens SET revoked_at = $1 \
              WHERE session_id = $2 AND revoked_at IS NULL",
         )
         .bind(millis(at))
         .bind(session.0);
-        self.update(query).await
+        self.update(stmt).await
     }
 }

@@ -1,0 +1,122 @@
+//! Column lists and decoding rows into records. Every failure is [`StoreError::Corrupt`].
+
+use tessera_core::model::{
+    AuditEvent, Client, NewAuditEvent, RefreshToken, Session, SigningKeyRecord, User,
+};
+use tessera_core::{ClientId, SessionId, StoreError, TokenHash, UserId};
+use time::OffsetDateTime;
+
+use super::Row;
+use crate::decode;
+
+pub(super) const USER_COLUMNS: &str = "id, email, password_hash, locked, created_at, updated_at";
+pub(super) const SESSION_COLUMNS: &str = "id, user_id, kind, secret_hash, created_at, \
+     last_seen_at, idle_expires_at, expires_at, ip, user_agent, revoked_at";
+pub(super) const REFRESH_COLUMNS: &str = "id, family_id, session_id, user_id, token_hash, \
+     created_at, expires_at, used_at, successor_id, revoked_at";
+pub(super) const KEY_COLUMNS: &str = "kid, algorithm, state, private_key, public_jwk, \
+     format_version, created_at, activated_at, retired_at";
+pub(super) const CLIENT_COLUMNS: &str = "id, name, secret_hash, created_at";
+/// `detail` is read back as the text it was written as (JSON, not JSONB, on Postgres).
+pub(super) const AUDIT_COLUMNS: &str =
+    "id, kind, at, user_id, session_id, ip, user_agent, CAST(detail AS TEXT) AS detail";
+
+fn time(row: &Row, column: &str) -> Result<OffsetDateTime, StoreError> {
+    decode::time(column, row.get(column)?)
+}
+
+fn opt_time(row: &Row, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    decode::opt_time(column, row.get(column)?)
+}
+
+fn hash(row: &Row, column: &str) -> Result<TokenHash, StoreError> {
+    decode::token_hash(column, row.get(column)?)
+}
+
+pub(super) fn user(row: &Row) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId(row.id("id")?),
+        email: decode::email("email", row.get("email")?)?,
+        password_hash: row.get("password_hash")?,
+        locked: row.get("locked")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(super) fn session(row: &Row) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: SessionId(row.id("id")?),
+        user_id: UserId(row.id("user_id")?),
+        kind: decode::session_kind("kind", row.get("kind")?)?,
+        secret_hash: hash(row, "secret_hash")?,
+        created_at: time(row, "created_at")?,
+        last_seen_at: time(row, "last_seen_at")?,
+        idle_expires_at: time(row, "idle_expires_at")?,
+        expires_at: time(row, "expires_at")?,
+        ip: row.get("ip")?,
+        user_agent: row.get("user_agent")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+pub(super) fn refresh(row: &Row) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        id: row.id("id")?,
+        family_id: row.id("family_id")?,
+        session_id: SessionId(row.id("session_id")?),
+        user_id: UserId(row.id("user_id")?),
+        token_hash: hash(row, "token_hash")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        used_at: opt_time(row, "used_at")?,
+        successor_id: row.opt_id("successor_id")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+pub(super) fn key(row: &Row) -> Result<SigningKeyRecord, StoreError> {
+    Ok(SigningKeyRecord {
+        kid: row.get("kid")?,
+        algorithm: row.get("algorithm")?,
+        state: decode::key_state("state", row.get("state")?)?,
+        private_key: row.get("private_key")?,
+        public_jwk: row.get("public_jwk")?,
+        format_version: row.get("format_version")?,
+        created_at: time(row, "created_at")?,
+        activated_at: opt_time(row, "activated_at")?,
+        retired_at: opt_time(row, "retired_at")?,
+    })
+}
+
+pub(super) fn client(row: &Row) -> Result<Client, StoreError> {
+    Ok(Client {
+        id: ClientId(row.get("id")?),
+        name: row.get("name")?,
+        secret_hash: hash(row, "secret_hash")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(super) fn audit(row: &Row) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        id: row.get("id")?,
+        event: NewAuditEvent {
+            kind: row.get("kind")?,
+            at: time(row, "at")?,
+            user_id: row.opt_id("user_id")?.map(UserId),
+            session_id: row.opt_id("session_id")?.map(SessionId),
+            ip: row.get("ip")?,
+            user_agent: row.get("user_agent")?,
+            detail: decode::json("detail", row.get("detail")?)?,
+        },
+    })
+}
+
+pub(super) fn session_id(row: &Row) -> Result<SessionId, StoreError> {
+    row.id("id").map(SessionId)
+}
+
+pub(super) fn revoked(row: &Row) -> Result<(SessionId, OffsetDateTime), StoreError> {
+    Ok((session_id(row)?, time(row, "revoked_at")?))
+}
