@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, SET_COOKIE};
-use reqwest::{Client, Method, Response, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use tessera_core::password::PasswordHasher;
 use tessera_core::TestClock;
@@ -53,7 +53,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub base: String,
-    pub client: Client,
+    client: Client,
     pub clock: TestClock,
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
@@ -231,25 +231,5 @@ impl TestApp {
         let r = self.grant_password(email, PASSWORD).await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()
-    }
-}
-
-// The path-based helpers the tests used before the endpoint methods; they go once every test
-// file has moved over.
-impl TestApp {
-    pub async fn get_json(&self, path: &str) -> Value {
-        self.raw(Method::GET, path).json().await
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.raw(Method::POST, path).json_body(body).await
-    }
-
-    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
-        self.raw(Method::GET, path).auth(Auth::Cookie(cookie)).await
-    }
-
-    pub async fn get_with_bearer(&self, path: &str, token: &str) -> Response {
-        self.raw(Method::GET, path).auth(Auth::Bearer(token)).await
     }
 }
