@@ -4,14 +4,13 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
 use tessera_core::password::PasswordHasher;
 use tessera_core::{KeyState, TestClock};
 use tessera_server::config::Config;
 use tessera_server::{Application, Options};
 use tessera_token::{Alg, EncryptionKey, KeyRing, FORMAT_ENCRYPTED, FORMAT_PLAIN};
 
-use crate::helpers::spawn_instance;
+use crate::helpers::{spawn_instance, TestApp};
 
 /// A SQLite database path in the temp dir; the database, its WAL files and its key file are
 /// deleted on drop.
@@ -45,19 +44,8 @@ fn mode(path: &Path) -> u32 {
         & 0o777
 }
 
-async fn jwks_kids(base: &str) -> Vec<String> {
-    let jwks: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut kids: Vec<String> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect();
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    let mut kids = app.jwks_kids().await;
     kids.sort();
     kids
 }
@@ -84,11 +72,11 @@ async fn signing_keys_are_sealed_with_a_generated_key_file_that_a_restart_reuses
     let text = std::fs::read_to_string(db.with(".key")).unwrap();
     let key = EncryptionKey::from_base64(&text).unwrap();
     assert!(KeyRing::from_records(&records, Some(&key)).is_ok());
-    let kids = jwks_kids(&app.base).await;
+    let kids = jwks_kids(&app).await;
     drop(app);
 
     let again = spawn_instance(&db.url(), "", TestClock::starting_now()).await;
-    assert_eq!(jwks_kids(&again.base).await, kids);
+    assert_eq!(jwks_kids(&again).await, kids);
     assert_eq!(std::fs::read_to_string(db.with(".key")).unwrap(), text);
 }
 
@@ -133,6 +121,6 @@ async fn keys_stored_in_clear_by_an_older_version_still_load() {
     drop(store);
 
     let app = spawn_instance(&db.url(), "", TestClock::starting_now()).await;
-    assert_eq!(jwks_kids(&app.base).await, kids);
+    assert_eq!(jwks_kids(&app).await, kids);
     assert!(db.with(".key").exists());
 }

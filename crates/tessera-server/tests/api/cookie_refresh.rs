@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{cookie_value, set_cookie, spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::helpers::{cookie_pair, set_cookie, spawn_app_with, Backend, TestApp, PASSWORD};
 use crate::on_every_backend;
 
 on_every_backend!(cookie_refresh_answers_with_cookies_whatever_transport_says);
@@ -14,24 +14,12 @@ const REFRESH: &str = "__Secure-tessera_rt";
 /// A cookie-transport password grant: (refresh cookie header, CSRF token).
 async fn cookie_grant(app: &TestApp) -> (String, String) {
     let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "ada@example.com"),
-            ("password", PASSWORD),
-            ("transport", "cookie"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .grant_password_with("ada@example.com", PASSWORD, &[("transport", "cookie")])
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let rt = cookie_value(set_cookie(r.headers(), REFRESH).expect("refresh cookie"));
+    let rt = cookie_pair(r.headers(), REFRESH).expect("refresh cookie");
     let body: Value = r.json().await.unwrap();
-    (
-        format!("{REFRESH}={rt}"),
-        body["csrf_token"].as_str().unwrap().to_owned(),
-    )
+    (rt, body["csrf_token"].as_str().unwrap().to_owned())
 }
 
 /// Refreshes with only the cookie; `transport` is sent when given. Returns the new refresh
@@ -42,22 +30,13 @@ async fn refresh_by_cookie(
     csrf: &str,
     transport: Option<&str>,
 ) -> String {
-    let mut form = vec![("grant_type", "refresh_token")];
-    if let Some(t) = transport {
-        form.push(("transport", t));
-    }
     let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .header("cookie", cookie)
-        .header("x-csrf-token", csrf)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .grant_refresh_by_cookie(cookie, transport)
+        .csrf(csrf)
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "transport {transport:?}");
     let access = set_cookie(r.headers(), ACCESS).map(ToOwned::to_owned);
-    let refresh = set_cookie(r.headers(), REFRESH).map(ToOwned::to_owned);
+    let refresh = cookie_pair(r.headers(), REFRESH);
     let body: Value = r.json().await.unwrap();
     assert!(
         body.get("access_token").is_none() && body.get("refresh_token").is_none(),
@@ -67,8 +46,7 @@ async fn refresh_by_cookie(
         access.is_some(),
         "transport {transport:?}: no access cookie"
     );
-    let refresh = refresh.expect("refresh cookie");
-    format!("{REFRESH}={}", cookie_value(&refresh))
+    refresh.expect("refresh cookie")
 }
 
 async fn cookie_refresh_answers_with_cookies_whatever_transport_says(backend: Backend) {

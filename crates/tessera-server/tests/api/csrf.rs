@@ -1,7 +1,7 @@
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 
-use crate::helpers::{cookie_value, set_cookie, spawn_app, Backend, PASSWORD};
+use crate::helpers::{cookie_pair, spawn_app, Auth, Backend, PASSWORD};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -19,17 +19,14 @@ async fn cookie_requests_need_the_token_and_same_origin(backend: Backend) {
     let (_, other_csrf, _) = app.login_cookie("ada@example.com").await;
 
     let del = |token: Option<&str>, origin: Option<&str>| {
-        let mut rb = app
-            .client
-            .delete(app.url("/v1/sessions?scope=others"))
-            .header("cookie", &cookie);
+        let mut call = app.revoke_other_sessions(Auth::Cookie(&cookie));
         if let Some(t) = token {
-            rb = rb.header("x-csrf-token", t);
+            call = call.csrf(t);
         }
         if let Some(o) = origin {
-            rb = rb.header("origin", o);
+            call = call.origin(o);
         }
-        rb.send()
+        call
     };
     for (token, origin, why) in [
         (None, None, "missing token"),
@@ -42,39 +39,29 @@ async fn cookie_requests_need_the_token_and_same_origin(backend: Backend) {
         ),
         (Some(csrf.as_str()), Some("null"), "opaque origin"),
     ] {
-        let r = del(token, origin).await.unwrap();
+        let r = del(token, origin).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{why}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "forbidden");
     }
     let r = app
-        .client
-        .delete(app.url("/v1/sessions?scope=others"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
+        .revoke_other_sessions(Auth::Cookie(&cookie))
+        .csrf(&csrf)
         .header("sec-fetch-site", "cross-site")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,
         "Sec-Fetch-Site: cross-site"
     );
     let r = app
-        .client
-        .delete(app.url("/v1/sessions?scope=others"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
+        .revoke_other_sessions(Auth::Cookie(&cookie))
+        .csrf(&csrf)
         .header("referer", "https://evil.example/page")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign Referer");
 
-    let r = del(Some(&csrf), Some("http://localhost:8080"))
-        .await
-        .unwrap();
+    let r = del(Some(&csrf), Some("http://localhost:8080")).await;
     assert_eq!(
         r.status(),
         StatusCode::NO_CONTENT,
@@ -83,25 +70,21 @@ async fn cookie_requests_need_the_token_and_same_origin(backend: Backend) {
 
     // HTML forms send the token as a field.
     let r = app
-        .client
-        .post(app.url("/v1/password"))
-        .header("cookie", &cookie)
+        .raw(Method::POST, "/v1/password")
+        .auth(Auth::Cookie(&cookie))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "csrf_token={csrf}&current_password={}&new_password=another+good+secret",
             PASSWORD.replace(' ', "+")
         ))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // The change rotated the session: the browser now holds the successor's cookie.
-    let line = set_cookie(r.headers(), "tessera_session").expect("successor cookie");
-    let cookie = format!("tessera_session={}", cookie_value(line));
+    let cookie = cookie_pair(r.headers(), "tessera_session").expect("successor cookie");
 
     // Safe methods need no token.
     assert_eq!(
-        app.get_with_cookie("/v1/session", &cookie).await.status(),
+        app.get_session(Auth::Cookie(&cookie)).status().await,
         StatusCode::OK
     );
 }
@@ -111,13 +94,9 @@ async fn bearer_requests_need_no_token(backend: Backend) {
     app.create_user("ada@example.com").await;
     let (token, _) = app.login_body("ada@example.com").await;
     let r = app
-        .client
-        .delete(app.url("/v1/sessions?scope=others"))
-        .bearer_auth(&token)
-        .header("origin", "https://spa.example")
-        .send()
-        .await
-        .unwrap();
+        .revoke_other_sessions(Auth::Bearer(&token))
+        .origin("https://spa.example")
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
@@ -126,33 +105,21 @@ async fn check_honours_forwarded_method(backend: Backend) {
     app.create_user("ada@example.com").await;
     let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
     let check = |method: &str, token: Option<&str>| {
-        let mut rb = app
-            .client
-            .get(app.url("/v1/check"))
-            .header("cookie", &cookie)
+        let call = app
+            .check(Auth::Cookie(&cookie))
             .header("x-forwarded-method", method);
-        if let Some(t) = token {
-            rb = rb.header("x-csrf-token", t);
+        match token {
+            Some(t) => call.csrf(t),
+            None => call,
         }
-        rb.send()
     };
-    assert_eq!(check("GET", None).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(
-        check("POST", None).await.unwrap().status(),
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        check("POST", Some(&csrf)).await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(check("GET", None).status().await, StatusCode::OK);
+    assert_eq!(check("POST", None).status().await, StatusCode::FORBIDDEN);
+    assert_eq!(check("POST", Some(&csrf)).status().await, StatusCode::OK);
     let r = app
-        .client
-        .get(app.url("/v1/check"))
-        .header("cookie", &cookie)
+        .check(Auth::Cookie(&cookie))
         .header("x-original-method", "DELETE")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
@@ -161,17 +128,14 @@ async fn check_treats_conflicting_or_garbage_forwarded_methods_as_unsafe(backend
     app.create_user("ada@example.com").await;
     let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
     let check = |reports: &[(&'static str, &'static str)], token: Option<&str>| {
-        let mut rb = app
-            .client
-            .get(app.url("/v1/check"))
-            .header("cookie", &cookie);
+        let mut call = app.check(Auth::Cookie(&cookie));
         for (name, value) in reports {
-            rb = rb.header(*name, *value);
+            call = call.header(name, value);
         }
         if let Some(t) = token {
-            rb = rb.header("x-csrf-token", t);
+            call = call.csrf(t);
         }
-        rb.send()
+        call
     };
     let unsafe_reports: &[&[(&str, &str)]] = &[
         // Conflicting reports, in both orders and both assignments.
@@ -192,16 +156,16 @@ async fn check_treats_conflicting_or_garbage_forwarded_methods_as_unsafe(backend
         ],
     ];
     for reports in unsafe_reports {
-        let r = check(reports, None).await.unwrap();
+        let r = check(reports, None).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{reports:?}");
-        let r = check(reports, Some(&csrf)).await.unwrap();
+        let r = check(reports, Some(&csrf)).await;
         assert_eq!(r.status(), StatusCode::OK, "{reports:?} with the token");
     }
     for reports in [
         &[("x-forwarded-method", "GET"), ("x-original-method", "GET")][..],
         &[("x-original-method", "HEAD")][..],
     ] {
-        let r = check(reports, None).await.unwrap();
+        let r = check(reports, None).await;
         assert_eq!(r.status(), StatusCode::OK, "{reports:?}");
     }
 }
@@ -210,12 +174,8 @@ async fn cross_origin_cookie_login_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
     let r = app
-        .client
-        .post(app.url("/v1/session"))
-        .header("origin", "https://evil.example")
-        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .login("ada@example.com", PASSWORD)
+        .origin("https://evil.example")
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "login CSRF");
 }

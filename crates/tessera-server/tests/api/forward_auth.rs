@@ -3,9 +3,9 @@
 //! docs/integrations/nginx.md), ingress-nginx `auth-url`, and Envoy `ext_authz`.
 
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::{Method, StatusCode};
 
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app_with, Auth, Backend, Call, TestApp};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -44,9 +44,8 @@ fn login_back_to(url: &str) -> String {
 }
 
 /// What Traefik's `forwardAuth` sends: the client's headers plus `X-Forwarded-*`, as a GET.
-fn traefik(app: &TestApp, path: &str, method: &str, uri: &str) -> RequestBuilder {
-    app.client
-        .get(app.url(path))
+fn traefik(app: &TestApp, rest: &str, method: &str, uri: &str) -> Call {
+    app.check_as(Method::GET, rest)
         .header("x-forwarded-method", method)
         .header("x-forwarded-proto", "http")
         .header("x-forwarded-host", "app.example.test")
@@ -60,33 +59,27 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 async fn traefik_redirects_page_loads_and_answers_api_calls_with_401(backend: Backend) {
     let app = app(backend, true).await;
-    let r = traefik(&app, "/v1/check?mode=traefik", "GET", "/dash?x=1&y=%2F")
+    let r = traefik(&app, "?mode=traefik", "GET", "/dash?x=1&y=%2F")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert_eq!(
         header(r.headers(), "location"),
         Some(login_back_to("http://app.example.test/dash?x=1&y=%2F").as_str())
     );
 
-    let r = traefik(&app, "/v1/check?mode=traefik", "GET", "/api/items")
+    let r = traefik(&app, "?mode=traefik", "GET", "/api/items")
         .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(header(r.headers(), "www-authenticate").is_some());
 
     let user = app.create_user("ada@example.com").await;
     let (cookie, _, _) = app.login_cookie("ada@example.com").await;
-    let r = traefik(&app, "/v1/check?mode=traefik", "GET", "/dash")
+    let r = traefik(&app, "?mode=traefik", "GET", "/dash")
         .header("accept", BROWSER_ACCEPT)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+        .auth(Auth::Cookie(&cookie))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let h = r.headers();
     assert_eq!(header(h, "x-auth-user"), user["id"].as_str());
@@ -99,11 +92,9 @@ async fn caddy_mode_by_path_passes_identity_headers(backend: Backend) {
     let app = app(backend, true).await;
     // Caddy's forward_auth: GET, X-Forwarded-Method and X-Forwarded-Uri, plus reverse_proxy's
     // X-Forwarded-For/Proto/Host.
-    let r = traefik(&app, "/v1/check/caddy", "HEAD", "/")
+    let r = traefik(&app, "/caddy", "HEAD", "/")
         .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert_eq!(
         header(r.headers(), "location"),
@@ -112,11 +103,9 @@ async fn caddy_mode_by_path_passes_identity_headers(backend: Backend) {
 
     app.create_user("ada@example.com").await;
     let (token, _) = app.login_body("ada@example.com").await;
-    let r = traefik(&app, "/v1/check/caddy", "GET", "/")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = traefik(&app, "/caddy", "GET", "/")
+        .auth(Auth::Bearer(&token))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(r.headers(), "x-auth-method"), Some("session_token"));
     assert_eq!(header(r.headers(), "x-auth-email"), Some("ada@example.com"));
@@ -126,16 +115,13 @@ async fn nginx_modes_never_redirect_and_hand_over_the_login_url(backend: Backend
     let app = app(backend, true).await;
     // The headers docs/integrations/nginx.conf sets on the auth_request subrequest (a GET).
     let r = app
-        .client
-        .get(app.url("/v1/check?mode=nginx"))
+        .check_as(Method::GET, "?mode=nginx")
         .header("x-original-method", "GET")
         .header("x-original-uri", "/reports/7")
         .header("x-forwarded-proto", "http")
         .header("x-forwarded-host", "app.example.test")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(header(r.headers(), "www-authenticate").is_some());
     assert_eq!(
@@ -145,19 +131,16 @@ async fn nginx_modes_never_redirect_and_hand_over_the_login_url(backend: Backend
 
     // ingress-nginx's auth-url subrequest: X-Original-URL, X-Original-Method,
     // X-Auth-Request-Redirect, X-Sent-From.
-    for path in ["/v1/check?mode=ingress-nginx", "/v1/check/nginx"] {
+    for path in ["?mode=ingress-nginx", "/nginx"] {
         let r = app
-            .client
-            .get(app.url(path))
+            .check_as(Method::GET, path)
             .header("x-original-url", "http://app.example.test/a?b=c")
             .header("x-original-method", "GET")
             .header("x-auth-request-redirect", "/a?b=c")
             .header("x-sent-from", "nginx-ingress-controller")
             .header("x-forwarded-for", "203.0.113.7")
             .header("accept", BROWSER_ACCEPT)
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(
             header(r.headers(), "x-auth-redirect"),
@@ -168,13 +151,10 @@ async fn nginx_modes_never_redirect_and_hand_over_the_login_url(backend: Backend
 
     // Not a page load: no login URL.
     let r = app
-        .client
-        .get(app.url("/v1/check?mode=nginx"))
+        .check_as(Method::GET, "?mode=nginx")
         .header("x-original-method", "POST")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(header(r.headers(), "x-auth-redirect"), None);
 }
@@ -183,28 +163,23 @@ async fn envoy_reads_the_original_path_and_method(backend: Backend) {
     let app = app(backend, true).await;
     // ext_authz HTTP service with path_prefix "/v1/check/envoy": the original method and path,
     // the original Host, and the headers in allowed_headers.
-    let envoy = |method: reqwest::Method, path: &str| {
-        app.client
-            .request(method, app.url(&format!("/v1/check/envoy{path}")))
+    let envoy = |method: Method, path: &str| {
+        app.check_as(method, &format!("/envoy{path}"))
             .header("host", "app.example.test")
             .header("x-forwarded-proto", "http")
             .header("x-envoy-expected-rq-timeout-ms", "250")
     };
-    let r = envoy(reqwest::Method::GET, "/shop/cart?id=3")
+    let r = envoy(Method::GET, "/shop/cart?id=3")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert_eq!(
         header(r.headers(), "location"),
         Some(login_back_to("http://app.example.test/shop/cart?id=3").as_str())
     );
-    let r = envoy(reqwest::Method::POST, "/shop/cart")
+    let r = envoy(Method::POST, "/shop/cart")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::UNAUTHORIZED,
@@ -214,73 +189,58 @@ async fn envoy_reads_the_original_path_and_method(backend: Backend) {
     app.create_user("ada@example.com").await;
     let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
     let (token, _) = app.login_body("ada@example.com").await;
-    let r = envoy(reqwest::Method::DELETE, "/shop/cart")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = envoy(Method::DELETE, "/shop/cart")
+        .auth(Auth::Bearer(&token))
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "allow is exactly 200");
-    let r = envoy(reqwest::Method::POST, "/shop/cart")
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = envoy(Method::POST, "/shop/cart")
+        .auth(Auth::Cookie(&cookie))
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,
         "the original POST needs the CSRF token"
     );
-    let r = envoy(reqwest::Method::POST, "/shop/cart")
-        .header("cookie", &cookie)
+    let r = envoy(Method::POST, "/shop/cart")
+        .auth(Auth::Cookie(&cookie))
         .header("origin", APP)
         .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
         "the app's own origin is the one that counts"
     );
-    let r = envoy(reqwest::Method::POST, "/shop/cart")
-        .header("cookie", &cookie)
+    let r = envoy(Method::POST, "/shop/cart")
+        .auth(Auth::Cookie(&cookie))
         .header("origin", "http://evil.example")
         .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 async fn forged_forwarded_headers_from_an_untrusted_peer_change_nothing(backend: Backend) {
     let app = app(backend, false).await;
-    let r = traefik(&app, "/v1/check?mode=traefik", "GET", "/dash")
+    let r = traefik(&app, "?mode=traefik", "GET", "/dash")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert_eq!(header(r.headers(), "location"), Some(LOGIN), "no return_to");
     let r = app
-        .client
-        .get(app.url("/v1/check?mode=nginx"))
+        .check_as(Method::GET, "?mode=nginx")
         .header("x-original-url", "http://app.example.test/a")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(header(r.headers(), "x-auth-redirect"), Some(LOGIN));
 
     // The app's origin is not believed either: a cookie POST "from the app" is cross-origin.
     app.create_user("ada@example.com").await;
     let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
-    let r = traefik(&app, "/v1/check?mode=traefik", "POST", "/dash")
-        .header("cookie", &cookie)
+    let r = traefik(&app, "?mode=traefik", "POST", "/dash")
+        .auth(Auth::Cookie(&cookie))
         .header("origin", APP)
         .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
@@ -324,28 +284,24 @@ async fn open_redirects_are_refused(backend: Backend) {
     ];
     for headers in cases {
         for mode in ["traefik", "nginx"] {
-            let mut rb = app
-                .client
-                .get(app.url(&format!("/v1/check?mode={mode}")))
+            let mut call = app
+                .check_as(Method::GET, &format!("?mode={mode}"))
                 .header("accept", BROWSER_ACCEPT);
             for (name, value) in *headers {
-                rb = rb.header(*name, *value);
+                call = call.header(name, value);
             }
-            let r = rb.send().await.unwrap();
+            let r = call.await;
             let target =
                 header(r.headers(), "location").or_else(|| header(r.headers(), "x-auth-redirect"));
             assert_eq!(target, Some(LOGIN), "{mode} {headers:?}");
         }
     }
     let r = app
-        .client
-        .get(app.url("/v1/check/envoy//evil.example/x"))
+        .check_as(Method::GET, "/envoy//evil.example/x")
         .header("host", "app.example.test")
         .header("x-forwarded-proto", "http")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     let location = header(r.headers(), "location").unwrap();
     assert!(
         location == LOGIN || location == login_back_to("http://app.example.test//evil.example/x"),
@@ -355,61 +311,44 @@ async fn open_redirects_are_refused(backend: Backend) {
 
 async fn conflicting_methods_count_unsafe(backend: Backend) {
     let app = app(backend, true).await;
-    let conflicting = |rb: RequestBuilder| {
-        rb.header("x-original-method", "POST")
+    let conflicting = |call: Call| {
+        call.header("x-original-method", "POST")
             .header("accept", BROWSER_ACCEPT)
     };
-    let r = conflicting(traefik(&app, "/v1/check?mode=traefik", "GET", "/"))
-        .send()
-        .await
-        .unwrap();
+    let r = conflicting(traefik(&app, "?mode=traefik", "GET", "/")).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "not a page load");
 
     app.create_user("ada@example.com").await;
     let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
-    let r = conflicting(traefik(&app, "/v1/check?mode=traefik", "GET", "/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = conflicting(traefik(&app, "?mode=traefik", "GET", "/"))
+        .auth(Auth::Cookie(&cookie))
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = conflicting(traefik(&app, "/v1/check?mode=traefik", "GET", "/"))
-        .header("cookie", &cookie)
+    let r = conflicting(traefik(&app, "?mode=traefik", "GET", "/"))
+        .auth(Auth::Cookie(&cookie))
         .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     // The request's own method counts too: a POST reported as a GET is still a POST.
     let r = app
-        .client
-        .post(app.url("/v1/check"))
-        .header("cookie", &cookie)
+        .check_as(Method::POST, "")
+        .auth(Auth::Cookie(&cookie))
         .header("x-forwarded-method", "GET")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 async fn default_mode_keeps_the_old_contract(backend: Backend) {
     let app = app(backend, true).await;
-    let r = traefik(&app, "/v1/check", "GET", "/")
+    let r = traefik(&app, "", "GET", "/")
         .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(header(r.headers(), "www-authenticate").is_some());
     assert_eq!(header(r.headers(), "x-auth-redirect"), None);
-    let r = app
-        .client
-        .get(app.url("/v1/check?mode=apache"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.check_as(Method::GET, "?mode=apache").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = app.get_with_bearer("/v1/check", "tss_garbage").await;
+    let r = app.check(Auth::Bearer("tss_garbage")).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         header(r.headers(), "www-authenticate"),
@@ -424,28 +363,22 @@ async fn the_body_is_never_read(backend: Backend) {
     let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
     let big = "a=".to_owned() + &"x".repeat(200 * 1024);
     let r = app
-        .client
-        .post(app.url("/v1/check/envoy/upload"))
-        .bearer_auth(&token)
+        .check_as(Method::POST, "/envoy/upload")
+        .auth(Auth::Bearer(&token))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(big)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
         "larger than server.body_limit, yet unread"
     );
     let r = app
-        .client
-        .post(app.url("/v1/check/envoy/upload"))
-        .header("cookie", &cookie)
+        .check_as(Method::POST, "/envoy/upload")
+        .auth(Auth::Cookie(&cookie))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,

@@ -1,4 +1,4 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{spawn_app, spawn_app_with, Backend};
@@ -8,16 +8,16 @@ on_every_backend!(health_ready_and_metrics);
 
 async fn health_ready_and_metrics(backend: Backend) {
     let app = spawn_app(backend).await;
-    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let r = app.healthz().await;
     assert_eq!(r.status(), StatusCode::OK);
 
-    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let r = app.readyz().await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["store"]["ok"], true);
 
     app.create_user("metrics@example.com").await;
-    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let r = app.metrics().await;
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
     assert!(text.contains("tessera_http_requests_total"), "{text}");
@@ -43,21 +43,9 @@ async fn random_methods_do_not_grow_the_metrics() {
         } else {
             "/nowhere"
         };
-        app.client
-            .request(method, app.url(path))
-            .send()
-            .await
-            .unwrap();
+        app.raw(method, path).await;
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().text().await;
     for method in &methods {
         assert!(!text.contains(method.as_str()), "{method} became a label");
     }
@@ -73,8 +61,11 @@ async fn hsts_only_for_an_https_public_url() {
         "[server]\npublic_url = \"https://auth.example.com\"",
     )
     .await;
-    for path in ["/healthz", "/nowhere"] {
-        let r = app.client.get(app.url(path)).send().await.unwrap();
+    for (path, call) in [
+        ("/healthz", app.healthz()),
+        ("/nowhere", app.raw(Method::GET, "/nowhere")),
+    ] {
+        let r = call.await;
         assert_eq!(
             r.headers()["strict-transport-security"],
             "max-age=31536000",
@@ -83,6 +74,6 @@ async fn hsts_only_for_an_https_public_url() {
     }
 
     let app = spawn_app(Backend::Memory).await;
-    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let r = app.healthz().await;
     assert!(r.headers().get("strict-transport-security").is_none());
 }

@@ -1,12 +1,12 @@
 //! The server-rendered browser pages: sign-in, account, sign-out, sign-up.
 
 use reqwest::header::{HeaderMap, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
-use reqwest::{RequestBuilder, Response, StatusCode};
-use serde_json::json;
+use reqwest::{Method, Response, StatusCode};
 use time::Duration;
 
 use crate::helpers::{
-    cookie_value, set_cookie, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD,
+    cookie_pair, cookie_value, input_value, set_cookie, spawn_app, spawn_app_with, Auth, Backend,
+    Call, TestApp, PASSWORD,
 };
 use crate::on_every_backend;
 
@@ -26,14 +26,6 @@ on_every_backend!(
 
 const EMAIL: &str = "ada@example.com";
 const LOGIN_CSRF: &str = "tessera_login_csrf";
-
-/// The value of the first `name="…" value="…"` input in `html`.
-fn input_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_owned())
-}
 
 fn location(r: &Response) -> &str {
     r.headers().get(LOCATION).unwrap().to_str().unwrap()
@@ -65,9 +57,23 @@ struct FormVisit {
     html: String,
 }
 
-async fn visit(app: &TestApp, path: &str) -> FormVisit {
-    let r = app.client.get(app.url(path)).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{path}");
+impl FormVisit {
+    fn auth(&self) -> Auth<'_> {
+        Auth::Cookie(&self.cookie)
+    }
+
+    /// The form's token, then `fields`.
+    fn form<'a>(&'a self, fields: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut form = vec![("csrf_token", self.token.as_str())];
+        form.extend_from_slice(fields);
+        form
+    }
+}
+
+/// Loads a form page (`app.login_page(…)`, `app.signup_page(…)`) as a browser without cookies.
+async fn visit(page: Call) -> FormVisit {
+    let r = page.await;
+    assert_eq!(r.status(), StatusCode::OK);
     assert_page_headers(r.headers());
     let line = set_cookie(r.headers(), LOGIN_CSRF)
         .expect("pre-session cookie set")
@@ -84,56 +90,43 @@ async fn visit(app: &TestApp, path: &str) -> FormVisit {
     }
 }
 
-/// `POST path` as the browser would send the form served by `visit`.
-fn post_form(
-    app: &TestApp,
-    path: &str,
-    visit: &FormVisit,
-    fields: &[(&str, &str)],
-) -> RequestBuilder {
-    let mut form: Vec<(&str, &str)> = vec![("csrf_token", visit.token.as_str())];
-    form.extend_from_slice(fields);
-    app.client
-        .post(app.url(path))
-        .header("cookie", &visit.cookie)
-        .form(&form)
+/// `POST /login` as the browser would send the form served by `visit`.
+fn login_form(app: &TestApp, visit: &FormVisit, fields: &[(&str, &str)]) -> Call {
+    app.submit_login(visit.auth(), &visit.form(fields))
+}
+
+/// `POST /signup` as the browser would send the form served by `visit`.
+fn signup_form(app: &TestApp, visit: &FormVisit, fields: &[(&str, &str)]) -> Call {
+    app.submit_signup(visit.auth(), &visit.form(fields))
 }
 
 async fn form_login(app: &TestApp, email: &str, return_to: Option<&str>) -> Response {
-    let v = visit(app, "/login").await;
+    let v = visit(app.login_page(Auth::None)).await;
     let mut fields = vec![("email", email), ("password", PASSWORD)];
     if let Some(r) = return_to {
         fields.push(("return_to", r));
     }
-    post_form(app, "/login", &v, &fields).send().await.unwrap()
+    login_form(app, &v, &fields).await
 }
 
 /// The `tessera_session=…` cookie pair set by a sign-in response.
 fn session_cookie(r: &Response) -> String {
-    let line = set_cookie(r.headers(), "tessera_session").expect("session cookie set");
-    format!("tessera_session={}", cookie_value(line))
+    cookie_pair(r.headers(), "tessera_session").expect("session cookie set")
 }
 
 /// Signs in through the form; returns the session cookie pair.
 async fn browser_session(app: &TestApp, user_agent: &str) -> String {
-    let v = visit(app, "/login").await;
-    let r = post_form(
-        app,
-        "/login",
-        &v,
-        &[("email", EMAIL), ("password", PASSWORD)],
-    )
-    .header("user-agent", user_agent)
-    .send()
-    .await
-    .unwrap();
+    let v = visit(app.login_page(Auth::None)).await;
+    let r = login_form(app, &v, &[("email", EMAIL), ("password", PASSWORD)])
+        .header("user-agent", user_agent)
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     session_cookie(&r)
 }
 
 /// The account page's HTML and its session-bound CSRF token.
 async fn account(app: &TestApp, cookie: &str) -> (String, String) {
-    let r = app.get_with_cookie("/account", cookie).await;
+    let r = app.account_page(Auth::Cookie(cookie)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_page_headers(r.headers());
     let html = r.text().await.unwrap();
@@ -142,7 +135,7 @@ async fn account(app: &TestApp, cookie: &str) -> (String, String) {
 }
 
 async fn session_alive(app: &TestApp, cookie: &str) -> bool {
-    app.get_with_cookie("/v1/session", cookie).await.status() == StatusCode::OK
+    app.get_session(Auth::Cookie(cookie)).status().await == StatusCode::OK
 }
 
 async fn login_form_signs_in_and_account_lists_sessions(backend: Backend) {
@@ -150,7 +143,7 @@ async fn login_form_signs_in_and_account_lists_sessions(backend: Backend) {
     app.create_user(EMAIL).await;
     let (_other, _) = app.login_body(EMAIL).await;
 
-    let v = visit(&app, "/login").await;
+    let v = visit(app.login_page(Auth::None)).await;
     assert!(v.html.contains("<form method=\"post\" action=\"/login\">"));
     assert!(v.html.contains("name=\"email\"") && v.html.contains("name=\"password\""));
     assert!(v
@@ -158,17 +151,10 @@ async fn login_form_signs_in_and_account_lists_sessions(backend: Backend) {
         .contains("<meta name=\"referrer\" content=\"same-origin\">"));
     assert!(!v.html.contains("<script"), "no JavaScript");
 
-    let r = post_form(
-        &app,
-        "/login",
-        &v,
-        &[("email", EMAIL), ("password", PASSWORD)],
-    )
-    .header("user-agent", "<script>alert(1)</script>")
-    .header("origin", "http://localhost:8080")
-    .send()
-    .await
-    .unwrap();
+    let r = login_form(&app, &v, &[("email", EMAIL), ("password", PASSWORD)])
+        .header("user-agent", "<script>alert(1)</script>")
+        .origin("http://localhost:8080")
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account");
     let line = set_cookie(r.headers(), "tessera_session").unwrap();
@@ -201,12 +187,7 @@ async fn login_form_signs_in_and_account_lists_sessions(backend: Backend) {
     assert!(html.contains("action=\"/account/sessions/revoke-others\""));
     assert!(html.contains("action=\"/account/password\""));
     assert!(html.contains("name=\"current_password\"") && html.contains("name=\"new_password\""));
-    let sessions: serde_json::Value = app
-        .get_with_cookie("/v1/sessions", &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let sessions = app.list_sessions(Auth::Cookie(&cookie)).json().await;
     assert_eq!(sessions["sessions"].as_array().unwrap().len(), 2);
     for s in sessions["sessions"].as_array().unwrap() {
         if s["current"] == false {
@@ -214,12 +195,7 @@ async fn login_form_signs_in_and_account_lists_sessions(backend: Backend) {
             assert!(html.contains(&format!("action=\"/account/sessions/{id}/revoke\"")));
         }
     }
-    let session: serde_json::Value = app
-        .get_with_cookie("/v1/session", &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let session = app.get_session(Auth::Cookie(&cookie)).json().await;
     assert_eq!(
         session["csrf_token"],
         token.as_str(),
@@ -236,16 +212,8 @@ async fn failed_login_rerenders_the_form_with_one_message(backend: Backend) {
         ("nobody@example.com", PASSWORD),
         ("<b>x</b>@example.com", PASSWORD),
     ] {
-        let v = visit(&app, "/login").await;
-        let r = post_form(
-            &app,
-            "/login",
-            &v,
-            &[("email", email), ("password", password)],
-        )
-        .send()
-        .await
-        .unwrap();
+        let v = visit(app.login_page(Auth::None)).await;
+        let r = login_form(&app, &v, &[("email", email), ("password", password)]).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_page_headers(r.headers());
         assert!(set_cookie(r.headers(), "tessera_session").is_none());
@@ -267,27 +235,11 @@ async fn failed_login_rerenders_the_form_with_one_message(backend: Backend) {
 
     // The per-account throttle: 5 failures a minute, then 429 with Retry-After.
     for _ in 0..6 {
-        let v = visit(&app, "/login").await;
-        post_form(
-            &app,
-            "/login",
-            &v,
-            &[("email", EMAIL), ("password", "nope nope")],
-        )
-        .send()
-        .await
-        .unwrap();
+        let v = visit(app.login_page(Auth::None)).await;
+        login_form(&app, &v, &[("email", EMAIL), ("password", "nope nope")]).await;
     }
-    let v = visit(&app, "/login").await;
-    let r = post_form(
-        &app,
-        "/login",
-        &v,
-        &[("email", EMAIL), ("password", PASSWORD)],
-    )
-    .send()
-    .await
-    .unwrap();
+    let v = visit(app.login_page(Auth::None)).await;
+    let r = login_form(&app, &v, &[("email", EMAIL), ("password", PASSWORD)]).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     assert_page_headers(r.headers());
@@ -317,12 +269,9 @@ async fn open_redirects_go_to_the_account_page(backend: Backend) {
 
         // Not carried into the form either.
         let r = app
-            .client
-            .get(app.url("/login"))
+            .login_page(Auth::None)
             .query(&[("return_to", evil)])
-            .send()
-            .await
-            .unwrap();
+            .await;
         let html = r.text().await.unwrap();
         assert!(input_value(&html, "return_to").is_none(), "{evil:?}");
     }
@@ -340,11 +289,9 @@ async fn open_redirects_go_to_the_account_page(backend: Backend) {
     );
 
     let r = app
-        .client
-        .get(app.url("/login?return_to=/account%3Fa%3D%22%3E%3Cscript%3E"))
-        .send()
-        .await
-        .unwrap();
+        .login_page(Auth::None)
+        .query(&[("return_to", "/account?a=\"><script>")])
+        .await;
     let html = r.text().await.unwrap();
     assert_eq!(
         input_value(&html, "return_to").as_deref(),
@@ -360,7 +307,7 @@ async fn allowed_return_origin_is_followed(backend: Backend) {
     )
     .await;
     app.create_user(EMAIL).await;
-    let r = app.client.get(app.url("/login")).send().await.unwrap();
+    let r = app.login_page(Auth::None).await;
     let csp = r.headers()[CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap()
@@ -386,8 +333,8 @@ async fn allowed_return_origin_is_followed(backend: Backend) {
 async fn login_csrf_is_required(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(EMAIL).await;
-    let v = visit(&app, "/login").await;
-    let other = visit(&app, "/login").await;
+    let v = visit(app.login_page(Auth::None)).await;
+    let other = visit(app.login_page(Auth::None)).await;
     let fields = [("email", EMAIL), ("password", PASSWORD)];
     let forbidden = |r: &Response, why: &str| {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{why}");
@@ -398,56 +345,39 @@ async fn login_csrf_is_required(backend: Backend) {
         assert_page_headers(r.headers());
     };
 
-    let r = app
-        .client
-        .post(app.url("/login"))
-        .header("cookie", &v.cookie)
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
+    let r = app.submit_login(v.auth(), &fields).await;
     forbidden(&r, "no token");
     let r = app
-        .client
-        .post(app.url("/login"))
-        .form(&[
-            ("email", EMAIL),
-            ("password", PASSWORD),
-            ("csrf_token", v.token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .submit_login(
+            Auth::None,
+            &[
+                ("email", EMAIL),
+                ("password", PASSWORD),
+                ("csrf_token", v.token.as_str()),
+            ],
+        )
+        .await;
     forbidden(&r, "no cookie");
     let forged = FormVisit {
         cookie: v.cookie.clone(),
         token: "A".repeat(43),
         html: String::new(),
     };
-    let r = post_form(&app, "/login", &forged, &fields)
-        .send()
-        .await
-        .unwrap();
+    let r = login_form(&app, &forged, &fields).await;
     forbidden(&r, "forged token");
     let mixed = FormVisit {
         cookie: v.cookie.clone(),
         token: other.token.clone(),
         html: String::new(),
     };
-    let r = post_form(&app, "/login", &mixed, &fields)
-        .send()
-        .await
-        .unwrap();
+    let r = login_form(&app, &mixed, &fields).await;
     forbidden(&r, "token of another cookie");
     let planted = FormVisit {
         cookie: format!("{LOGIN_CSRF}=attacker.1"),
         token: v.token.clone(),
         html: String::new(),
     };
-    let r = post_form(&app, "/login", &planted, &fields)
-        .send()
-        .await
-        .unwrap();
+    let r = login_form(&app, &planted, &fields).await;
     forbidden(&r, "planted cookie");
     let html = r.text().await.unwrap();
     assert!(html.contains("could not be verified"), "{html}");
@@ -458,50 +388,29 @@ async fn login_csrf_is_required(backend: Backend) {
         ("sec-fetch-site", "cross-site"),
         ("referer", "https://evil.example/login"),
     ] {
-        let r = post_form(&app, "/login", &v, &fields)
-            .header(name, value)
-            .send()
-            .await
-            .unwrap();
+        let r = login_form(&app, &v, &fields).header(name, value).await;
         forbidden(&r, &format!("{name}: {value}"));
     }
 
     // The pair still works from the same origin...
-    let r = post_form(&app, "/login", &v, &fields)
-        .header("origin", "http://localhost:8080")
+    let r = login_form(&app, &v, &fields)
+        .origin("http://localhost:8080")
         .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // ...but not after an hour.
     app.clock.advance(Duration::minutes(61));
-    let r = post_form(&app, "/login", &other, &fields)
-        .send()
-        .await
-        .unwrap();
+    let r = login_form(&app, &other, &fields).await;
     forbidden(&r, "expired pre-session cookie");
 
     // A fresh cookie is reused by the next form (two tabs keep working), a stale one replaced.
-    let fresh = visit(&app, "/login").await;
-    let r = app
-        .client
-        .get(app.url("/login"))
-        .header("cookie", &fresh.cookie)
-        .send()
-        .await
-        .unwrap();
+    let fresh = visit(app.login_page(Auth::None)).await;
+    let r = app.login_page(fresh.auth()).await;
     assert!(set_cookie(r.headers(), LOGIN_CSRF).is_none());
     let html = r.text().await.unwrap();
     assert_eq!(input_value(&html, "csrf_token").unwrap(), fresh.token);
     app.clock.advance(Duration::minutes(31));
-    let r = app
-        .client
-        .get(app.url("/login"))
-        .header("cookie", &fresh.cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = app.login_page(fresh.auth()).await;
     assert!(set_cookie(r.headers(), LOGIN_CSRF).is_some());
 }
 
@@ -513,86 +422,60 @@ async fn account_forms_need_the_csrf_token_and_act(backend: Backend) {
     let (other_cookie, _, _) = app.login_cookie(EMAIL).await;
     let (_, token) = account(&app, &cookie).await;
     let victim_id = victim_body["session"]["id"].as_str().unwrap().to_owned();
-    let revoke_path = format!("/account/sessions/{victim_id}/revoke");
-
-    let post = |path: &str, fields: Vec<(&'static str, String)>| {
-        app.client
-            .post(app.url(path))
-            .header("cookie", &cookie)
-            .form(&fields)
-    };
+    let browser = Auth::Cookie(&cookie);
+    let revoke = |fields: &[(&str, &str)]| app.submit_session_revoke(browser, &victim_id, fields);
+    let revoke_others = |fields: &[(&str, &str)]| app.submit_revoke_others(browser, fields);
+    let with_token = [("csrf_token", token.as_str())];
 
     // Without the token, with another session's token, or from another origin: 403, no effect.
     let (_, other_token, _) = app.login_cookie(EMAIL).await;
     for fields in [
         vec![],
-        vec![("csrf_token", other_token.clone())],
-        vec![("csrf_token", "x".into())],
+        vec![("csrf_token", other_token.as_str())],
+        vec![("csrf_token", "x")],
     ] {
-        for path in [revoke_path.as_str(), "/account/sessions/revoke-others"] {
-            let r = post(path, fields.clone()).send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} {fields:?}");
+        for (form, call) in [
+            ("revoke", revoke(&fields)),
+            ("revoke-others", revoke_others(&fields)),
+        ] {
+            let r = call.await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{form} {fields:?}");
             assert_page_headers(r.headers());
         }
     }
-    let r = post(&revoke_path, vec![("csrf_token", token.clone())])
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let r = revoke(&with_token).origin("https://evil.example").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign origin");
     assert_eq!(
-        app.get_with_bearer("/v1/session", &victim_token)
-            .await
-            .status(),
+        app.get_session(Auth::Bearer(&victim_token)).status().await,
         StatusCode::OK,
         "nothing was revoked"
     );
 
     // With the token: 303 back to the account page, and the session is gone.
-    let r = post(&revoke_path, vec![("csrf_token", token.clone())])
-        .header("origin", "http://localhost:8080")
-        .send()
-        .await
-        .unwrap();
+    let r = revoke(&with_token).origin("http://localhost:8080").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account?done=revoked");
     assert_eq!(
-        app.get_with_bearer("/v1/session", &victim_token)
-            .await
-            .status(),
+        app.get_session(Auth::Bearer(&victim_token)).status().await,
         StatusCode::UNAUTHORIZED
     );
-    let r = app.get_with_cookie("/account?done=revoked", &cookie).await;
-    assert!(r
+    let html = app
+        .account_page(browser)
+        .query(&[("done", "revoked")])
         .text()
-        .await
-        .unwrap()
-        .contains("That session was signed out."));
+        .await;
+    assert!(html.contains("That session was signed out."));
     // Again (or someone else's id): nothing to do.
-    let r = post(&revoke_path, vec![("csrf_token", token.clone())])
-        .send()
-        .await
-        .unwrap();
+    let r = revoke(&with_token).await;
     assert_eq!(location(&r), "/account?done=gone");
-    let r = post(
-        "/account/sessions/not-an-id/revoke",
-        vec![("csrf_token", token.clone())],
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = app
+        .submit_session_revoke(browser, "not-an-id", &with_token)
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Sign out every other session.
     assert!(session_alive(&app, &other_cookie).await);
-    let r = post(
-        "/account/sessions/revoke-others",
-        vec![("csrf_token", token.clone())],
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = revoke_others(&with_token).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account?done=others");
     assert!(!session_alive(&app, &other_cookie).await);
@@ -604,10 +487,12 @@ async fn account_forms_need_the_csrf_token_and_act(backend: Backend) {
     assert!(html.contains("No other sessions."));
 
     // The query's flash value is never echoed.
-    let r = app
-        .get_with_cookie("/account?done=%3Cscript%3E", &cookie)
+    let html = app
+        .account_page(browser)
+        .query(&[("done", "<script>")])
+        .text()
         .await;
-    assert!(!r.text().await.unwrap().contains("<script>"));
+    assert!(!html.contains("<script>"));
 }
 
 async fn password_change_from_the_account_page(backend: Backend) {
@@ -616,30 +501,23 @@ async fn password_change_from_the_account_page(backend: Backend) {
     let cookie = browser_session(&app, "Browser A").await;
     let (other_token, _) = app.login_body(EMAIL).await;
     let (_, token) = account(&app, &cookie).await;
-    let change = |fields: Vec<(&'static str, String)>| {
-        app.client
-            .post(app.url("/account/password"))
-            .header("cookie", &cookie)
-            .form(&fields)
-            .send()
-    };
+    let change =
+        |fields: &[(&str, &str)]| app.submit_password_change(Auth::Cookie(&cookie), fields);
     let new_password = "a whole new passphrase";
 
-    let r = change(vec![
-        ("current_password", PASSWORD.into()),
-        ("new_password", new_password.into()),
+    let r = change(&[
+        ("current_password", PASSWORD),
+        ("new_password", new_password),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
 
-    let r = change(vec![
-        ("csrf_token", token.clone()),
-        ("current_password", "not my password".into()),
-        ("new_password", new_password.into()),
+    let r = change(&[
+        ("csrf_token", token.as_str()),
+        ("current_password", "not my password"),
+        ("new_password", new_password),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let html = r.text().await.unwrap();
     assert!(
@@ -648,25 +526,23 @@ async fn password_change_from_the_account_page(backend: Backend) {
     );
     assert!(html.contains(EMAIL), "the account page is shown again");
 
-    let r = change(vec![
-        ("csrf_token", token.clone()),
-        ("current_password", PASSWORD.into()),
-        ("new_password", "<short>".into()),
+    let r = change(&[
+        ("csrf_token", token.as_str()),
+        ("current_password", PASSWORD),
+        ("new_password", "<short>"),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let html = r.text().await.unwrap();
     assert!(html.contains("class=\"error\""), "{html}");
     assert!(!html.contains("<short>"));
 
-    let r = change(vec![
-        ("csrf_token", token.clone()),
-        ("current_password", PASSWORD.into()),
-        ("new_password", new_password.into()),
+    let r = change(&[
+        ("csrf_token", token.as_str()),
+        ("current_password", PASSWORD),
+        ("new_password", new_password),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account?done=password");
     assert!(
@@ -678,25 +554,13 @@ async fn password_change_from_the_account_page(backend: Backend) {
         "the browser holds its successor"
     );
     assert_eq!(
-        app.get_with_bearer("/v1/session", &other_token)
-            .await
-            .status(),
+        app.get_session(Auth::Bearer(&other_token)).status().await,
         StatusCode::UNAUTHORIZED,
         "other sessions end"
     );
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({"email": EMAIL, "password": new_password}),
-        )
-        .await;
+    let r = app.login(EMAIL, new_password).await;
     assert_eq!(r.status(), StatusCode::OK, "the new password works");
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({"email": EMAIL, "password": PASSWORD}),
-        )
-        .await;
+    let r = app.login(EMAIL, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the old one does not");
 }
 
@@ -705,8 +569,9 @@ async fn logout_ends_the_session_and_get_does_not(backend: Backend) {
     app.create_user(EMAIL).await;
     let cookie = browser_session(&app, "Browser A").await;
     let (_, token) = account(&app, &cookie).await;
+    let browser = Auth::Cookie(&cookie);
 
-    let r = app.get_with_cookie("/logout", &cookie).await;
+    let r = app.logout_page(browser).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_page_headers(r.headers());
     assert!(set_cookie(r.headers(), "tessera_session").is_none());
@@ -717,26 +582,14 @@ async fn logout_ends_the_session_and_get_does_not(backend: Backend) {
         "GET /logout does not log out"
     );
 
-    let r = app
-        .client
-        .post(app.url("/logout"))
-        .header("cookie", &cookie)
-        .form(&[("x", "y")])
-        .send()
-        .await
-        .unwrap();
+    let r = app.submit_logout(browser, &[("x", "y")]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
     assert!(session_alive(&app, &cookie).await);
 
     let r = app
-        .client
-        .post(app.url("/logout"))
-        .header("cookie", &cookie)
-        .header("origin", "http://localhost:8080")
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .submit_logout(browser, &[("csrf_token", token.as_str())])
+        .origin("http://localhost:8080")
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login");
     let cleared = set_cookie(r.headers(), "tessera_session").expect("cookie cleared");
@@ -746,51 +599,44 @@ async fn logout_ends_the_session_and_get_does_not(backend: Backend) {
     );
     assert!(!session_alive(&app, &cookie).await);
 
-    let r = app.get_with_cookie("/account", &cookie).await;
+    let r = app.account_page(browser).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login?return_to=/account");
 }
 
 async fn signed_out_visitors_go_to_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
-    let r = app.client.get(app.url("/account")).send().await.unwrap();
+    let r = app.account_page(Auth::None).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login?return_to=/account");
-    let html = app
-        .client
-        .get(app.url(location(&r)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Follows the redirect as a browser would.
+    let html = app.raw(Method::GET, location(&r)).text().await;
     assert_eq!(input_value(&html, "return_to").as_deref(), Some("/account"));
-    for path in [
-        "/account/sessions/revoke-others",
-        "/account/password",
-        "/logout",
+    let fields = [("a", "b")];
+    for (path, call) in [
+        (
+            "/account/sessions/revoke-others",
+            app.submit_revoke_others(Auth::None, &fields),
+        ),
+        (
+            "/account/password",
+            app.submit_password_change(Auth::None, &fields),
+        ),
+        ("/logout", app.submit_logout(Auth::None, &fields)),
     ] {
-        let r = app
-            .client
-            .post(app.url(path))
-            .form(&[("a", "b")])
-            .send()
-            .await
-            .unwrap();
+        let r = call.await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
     }
-    let r = app.client.get(app.url("/logout")).send().await.unwrap();
+    let r = app.logout_page(Auth::None).await;
     assert_eq!(location(&r), "/login");
     for path in ["/login", "/account", "/logout", "/signup"] {
-        let r = app.client.put(app.url(path)).send().await.unwrap();
+        let r = app.raw(Method::PUT, path).await;
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
     }
     let r = app
-        .get_with_cookie(
-            "/account",
+        .account_page(Auth::Cookie(
             "tessera_session=tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        )
+        ))
         .await;
     assert_eq!(
         r.status(),
@@ -801,18 +647,14 @@ async fn signed_out_visitors_go_to_sign_in(backend: Backend) {
 
 async fn signup_is_404_when_disabled(backend: Backend) {
     let app = spawn_app_with(backend, "[signup]\nenabled = false").await;
-    let r = app.client.get(app.url("/signup")).send().await.unwrap();
+    let r = app.signup_page(Auth::None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_page_headers(r.headers());
     let r = app
-        .client
-        .post(app.url("/signup"))
-        .form(&[("email", EMAIL), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+        .submit_signup(Auth::None, &[("email", EMAIL), ("password", PASSWORD)])
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let v = visit(&app, "/login").await;
+    let v = visit(app.login_page(Auth::None)).await;
     assert!(
         !v.html.contains("/signup"),
         "no link to a page that is not there"
@@ -821,40 +663,20 @@ async fn signup_is_404_when_disabled(backend: Backend) {
 
 async fn signup_signs_in_and_escapes_errors(backend: Backend) {
     let app = spawn_app(backend).await;
-    let v = visit(&app, "/signup").await;
+    let v = visit(app.signup_page(Auth::None)).await;
     assert!(v.html.contains("action=\"/signup\""));
 
     let r = app
-        .client
-        .post(app.url("/signup"))
-        .header("cookie", &v.cookie)
-        .form(&[("email", EMAIL), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+        .submit_signup(v.auth(), &[("email", EMAIL), ("password", PASSWORD)])
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no pre-session token");
-    let r = post_form(
-        &app,
-        "/signup",
-        &v,
-        &[("email", EMAIL), ("password", PASSWORD)],
-    )
-    .header("origin", "https://evil.example")
-    .send()
-    .await
-    .unwrap();
+    let r = signup_form(&app, &v, &[("email", EMAIL), ("password", PASSWORD)])
+        .origin("https://evil.example")
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign origin");
 
     let evil = "<script>alert(1)</script>@example.com";
-    let r = post_form(
-        &app,
-        "/signup",
-        &v,
-        &[("email", evil), ("password", PASSWORD)],
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = signup_form(&app, &v, &[("email", evil), ("password", PASSWORD)]).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_page_headers(r.headers());
     let html = r.text().await.unwrap();
@@ -865,15 +687,7 @@ async fn signup_signs_in_and_escapes_errors(backend: Backend) {
     );
     assert!(!html.contains("<script>alert"), "{html}");
 
-    let r = post_form(
-        &app,
-        "/signup",
-        &v,
-        &[("email", EMAIL), ("password", "short")],
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = signup_form(&app, &v, &[("email", EMAIL), ("password", "short")]).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let html = r.text().await.unwrap();
     assert!(
@@ -881,9 +695,8 @@ async fn signup_signs_in_and_escapes_errors(backend: Backend) {
         "the policy message is shown: {html}"
     );
 
-    let r = post_form(
+    let r = signup_form(
         &app,
-        "/signup",
         &v,
         &[
             ("email", EMAIL),
@@ -891,24 +704,14 @@ async fn signup_signs_in_and_escapes_errors(backend: Backend) {
             ("return_to", "//evil.com"),
         ],
     )
-    .send()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account");
     let cookie = session_cookie(&r);
     let (html, _) = account(&app, &cookie).await;
     assert!(html.contains(EMAIL));
 
-    let r = post_form(
-        &app,
-        "/signup",
-        &v,
-        &[("email", EMAIL), ("password", PASSWORD)],
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = signup_form(&app, &v, &[("email", EMAIL), ("password", PASSWORD)]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("already exists"));
 }

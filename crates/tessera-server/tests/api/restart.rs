@@ -1,48 +1,36 @@
 //! What must survive a restart on the same database, and what concurrent sign-ups of one
 //! address must leave behind.
 
+use std::future::IntoFuture as _;
+
 use futures_util::future::join_all;
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use reqwest::{Response, StatusCode};
 use tessera_core::TestClock;
 
 use crate::cluster::support::{check, logout, refresh, str_of, Credential, TempSqlite};
-use crate::helpers::{spawn_app, spawn_instance, Backend, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_instance, Auth, Backend, TestApp, PASSWORD};
 use crate::on_every_backend;
-use crate::tokens::password_grant;
 
 on_every_backend!(concurrent_sign_ups_of_one_address_create_one_account);
 
 async fn kids(app: &TestApp) -> Vec<String> {
-    let jwks = app.get_json("/.well-known/jwks.json").await;
-    let mut kids: Vec<String> = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| str_of(k, "kid").to_owned())
-        .collect();
+    let mut kids = app.jwks_kids().await;
     kids.sort();
     kids
 }
 
 async fn csrf_of(app: &TestApp, cookie: &str) -> String {
-    let body: Value = app
-        .get_with_cookie("/v1/session", cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = app.get_session(Auth::Cookie(cookie)).json().await;
     str_of(&body, "csrf_token").to_owned()
 }
 
 /// Stops `app` and waits until its port no longer answers, so the next instance is alone on
 /// the database.
 async fn stop(app: TestApp) {
-    let probe = app.url("/healthz");
-    let client = app.client.clone();
+    let probe = app.healthz();
     drop(app);
     for _ in 0..200 {
-        if client.get(&probe).send().await.is_err() {
+        if probe.try_clone().try_send().await.is_err() {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -56,8 +44,8 @@ async fn a_restart_keeps_revocations_keys_and_secrets() {
     let clock = TestClock::starting_now();
     let before = spawn_instance(&db.url(), "", clock.clone()).await;
     before.create_user("ada@example.com").await;
-    let revoked = password_grant(&before, "ada@example.com").await;
-    let kept = password_grant(&before, "ada@example.com").await;
+    let revoked = before.token_pair("ada@example.com").await;
+    let kept = before.token_pair("ada@example.com").await;
     let revoked_at = Credential::Bearer(str_of(&revoked, "access_token").to_owned());
     let kept_at = Credential::Bearer(str_of(&kept, "access_token").to_owned());
     logout(&before, &revoked_at, None).await;
@@ -87,16 +75,11 @@ async fn a_restart_keeps_revocations_keys_and_secrets() {
 
 async fn concurrent_sign_ups_of_one_address_create_one_account(backend: Backend) {
     let app = spawn_app(backend).await;
-    let attempts = (0..20).map(|_| {
-        app.client
-            .post(app.url("/v1/users"))
-            .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-            .send()
-    });
+    let attempts = (0..20).map(|_| app.sign_up("ada@example.com", PASSWORD).into_future());
     let statuses: Vec<StatusCode> = join_all(attempts)
         .await
-        .into_iter()
-        .map(|r| r.expect("answered").status())
+        .iter()
+        .map(Response::status)
         .collect();
     let created = statuses
         .iter()

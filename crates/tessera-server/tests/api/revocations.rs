@@ -13,7 +13,7 @@ use tessera_core::{Clock as _, SessionId};
 use tessera_engine::revocation;
 use tessera_engine::stream::RESUME_OVERLAP;
 
-use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Auth, Backend, TestApp};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -43,15 +43,7 @@ pub async fn open_stream(
     client: &(String, String),
     last_event_id: Option<&str>,
 ) -> Response {
-    let mut request = app
-        .client
-        .get(app.url("/v1/revocations"))
-        .basic_auth(&client.0, Some(&client.1))
-        .header(ACCEPT, "text/event-stream");
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
-    }
-    request.send().await.unwrap()
+    app.revocation_stream(basic(client), last_event_id).await
 }
 
 /// One SSE event as a client sees it.
@@ -167,26 +159,22 @@ async fn session(app: &TestApp, email: &str) -> (String, String) {
     (token, body["session"]["id"].as_str().unwrap().to_owned())
 }
 
+/// The client as the credential it presents.
+fn basic(client: &(String, String)) -> Auth<'_> {
+    Auth::Basic(&client.0, &client.1)
+}
+
 async fn logout(app: &TestApp, token: &str) {
-    let r = app
-        .client
-        .delete(app.url("/v1/session"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.logout(Auth::Bearer(token)).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
 async fn poll(app: &TestApp, client: &(String, String), after: Option<&str>) -> Response {
-    let mut request = app
-        .client
-        .get(app.url("/v1/revocations"))
-        .basic_auth(&client.0, Some(&client.1));
-    if let Some(after) = after {
-        request = request.query(&[("after", after)]);
+    let call = app.revocations(basic(client));
+    match after {
+        Some(after) => call.query(&[("after", after)]).await,
+        None => call.await,
     }
-    request.send().await.unwrap()
 }
 
 async fn polled(app: &TestApp, client: &(String, String), after: Option<&str>) -> Value {
@@ -216,35 +204,22 @@ async fn revocations_need_a_registered_client(backend: Backend) {
     let client = registered_client(&app).await;
     for accept in ["application/json", "text/event-stream"] {
         let r = app
-            .client
-            .get(app.url("/v1/revocations"))
-            .header(ACCEPT, accept)
-            .send()
-            .await
-            .unwrap();
+            .revocations(Auth::None)
+            .header(ACCEPT.as_str(), accept)
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{accept}");
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
         let r = app
-            .client
-            .get(app.url("/v1/revocations"))
-            .header(ACCEPT, accept)
-            .basic_auth(&client.0, Some("tsc_wrong"))
-            .send()
-            .await
-            .unwrap();
+            .revocations(Auth::Basic(&client.0, "tsc_wrong"))
+            .header(ACCEPT.as_str(), accept)
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{accept}");
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     }
     // A user's credential is not a client's.
     app.create_user("ada@example.com").await;
     let (token, _) = session(&app, "ada@example.com").await;
-    let r = app
-        .client
-        .get(app.url("/v1/revocations"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revocations(Auth::Bearer(&token)).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -406,14 +381,7 @@ async fn stream_announces_signing_key_changes(backend: Backend) {
         .iter()
         .map(|k| k.as_str().unwrap().to_owned())
         .collect();
-    let jwks = app.get_json("/.well-known/jwks.json").await;
-    let published: Vec<String> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(kids, published);
+    assert_eq!(kids, app.jwks_kids().await);
 }
 
 async fn subscribers_beyond_the_cap_get_503(backend: Backend) {

@@ -4,9 +4,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use time::Duration;
 
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app_with, Auth, Backend, TestApp};
 use crate::on_every_backend;
-use crate::tokens::password_grant;
 
 on_every_backend!(
     a_login_over_the_cap_ends_the_oldest_session,
@@ -16,7 +15,7 @@ on_every_backend!(
 const EMAIL: &str = "ada@example.com";
 
 async fn listed(app: &TestApp, token: &str) -> usize {
-    let r = app.get_with_bearer("/v1/sessions", token).await;
+    let r = app.list_sessions(Auth::Bearer(token)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     body["sessions"].as_array().unwrap().len()
@@ -29,7 +28,7 @@ async fn a_login_over_the_cap_ends_the_oldest_session(backend: Backend) {
     let (bob, _) = app.login_body("bob@example.com").await;
     // "Oldest" is by login time, so the logins happen a second apart.
     let tick = || app.clock.advance(Duration::seconds(1));
-    let first = password_grant(&app, EMAIL).await;
+    let first = app.token_pair(EMAIL).await;
     tick();
     let (second, _, _) = app.login_cookie(EMAIL).await;
     tick();
@@ -40,33 +39,24 @@ async fn a_login_over_the_cap_ends_the_oldest_session(backend: Backend) {
     let (fourth, _) = app.login_body(EMAIL).await;
     let first_access = first["access_token"].as_str().unwrap();
     assert_eq!(
-        app.get_with_bearer("/v1/check", first_access)
-            .await
-            .status(),
+        app.check(Auth::Bearer(first_access)).status().await,
         StatusCode::UNAUTHORIZED,
         "the oldest session ended, and its access token with it"
     );
     let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", first["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .grant_refresh(first["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::BAD_REQUEST,
         "and its refresh family"
     );
     assert_eq!(
-        app.get_with_cookie("/v1/session", &second).await.status(),
+        app.get_session(Auth::Cookie(&second)).status().await,
         StatusCode::OK
     );
     assert_eq!(
-        app.get_with_bearer("/v1/session", &third).await.status(),
+        app.get_session(Auth::Bearer(&third)).status().await,
         StatusCode::OK
     );
     assert_eq!(listed(&app, &fourth).await, 3);
@@ -75,13 +65,13 @@ async fn a_login_over_the_cap_ends_the_oldest_session(backend: Backend) {
     tick();
     let (fifth, _) = app.login_body(EMAIL).await;
     assert_eq!(
-        app.get_with_cookie("/v1/session", &second).await.status(),
+        app.get_session(Auth::Cookie(&second)).status().await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(listed(&app, &fifth).await, 3);
     // Another user's sessions do not count.
     assert_eq!(
-        app.get_with_bearer("/v1/session", &bob).await.status(),
+        app.get_session(Auth::Bearer(&bob)).status().await,
         StatusCode::OK
     );
 }
@@ -95,7 +85,7 @@ async fn no_cap_when_zero(backend: Backend) {
     }
     for token in &tokens {
         assert_eq!(
-            app.get_with_bearer("/v1/session", token).await.status(),
+            app.get_session(Auth::Bearer(token)).status().await,
             StatusCode::OK
         );
     }

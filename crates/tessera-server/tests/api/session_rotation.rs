@@ -2,9 +2,11 @@
 //! and a password change rotates the caller's own session.
 
 use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::helpers::{cookie_value, set_cookie, spawn_app, Backend, TestApp, PASSWORD};
+use crate::helpers::{
+    cookie_pair, input_value, set_cookie, spawn_app, Auth, Backend, Call, TestApp, PASSWORD,
+};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -21,16 +23,15 @@ const EMAIL: &str = "ada@example.com";
 const NEW_PASSWORD: &str = "a brand new secret";
 
 fn session_cookie(r: &Response) -> String {
-    let line = set_cookie(r.headers(), "tessera_session").expect("session cookie set");
-    format!("tessera_session={}", cookie_value(line))
+    cookie_pair(r.headers(), "tessera_session").expect("session cookie set")
 }
 
 async fn status_with_cookie(app: &TestApp, cookie: &str) -> StatusCode {
-    app.get_with_cookie("/v1/session", cookie).await.status()
+    app.get_session(Auth::Cookie(cookie)).await.status()
 }
 
 async fn session_id_of(app: &TestApp, cookie: &str) -> String {
-    let r = app.get_with_cookie("/v1/session", cookie).await;
+    let r = app.get_session(Auth::Cookie(cookie)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     body["session"]["id"].as_str().unwrap().to_owned()
@@ -38,13 +39,9 @@ async fn session_id_of(app: &TestApp, cookie: &str) -> String {
 
 /// `POST /v1/session` with `cookie` attached.
 async fn login_with_cookie(app: &TestApp, email: &str, transport: &str, cookie: &str) -> Response {
-    app.client
-        .post(app.url("/v1/session"))
-        .header("cookie", cookie)
-        .json(&json!({ "email": email, "password": PASSWORD, "transport": transport }))
-        .send()
+    app.login_via(transport, email, PASSWORD)
+        .auth(Auth::Cookie(cookie))
         .await
-        .unwrap()
 }
 
 async fn cookie_login_ends_the_session_of_the_cookie_it_replaces(backend: Backend) {
@@ -84,46 +81,27 @@ async fn cookie_login_ends_the_session_of_the_cookie_it_replaces(backend: Backen
     // A failed login ends nothing.
     let (live, _, _) = app.login_cookie(EMAIL).await;
     let r = app
-        .client
-        .post(app.url("/v1/session"))
-        .header("cookie", &live)
-        .json(&json!({ "email": EMAIL, "password": "not the password" }))
-        .send()
-        .await
-        .unwrap();
+        .login(EMAIL, "not the password")
+        .auth(Auth::Cookie(&live))
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(status_with_cookie(&app, &live).await, StatusCode::OK);
 }
 
-/// The value of the first `name="…" value="…"` input in `html`.
-fn input_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_owned())
-}
-
 /// Signs in through `GET /login` + `POST /login` with the browser's `cookie` attached.
 async fn form_login_with_cookie(app: &TestApp, cookie: &str) -> Response {
-    let r = app.get_with_cookie("/login", cookie).await;
-    let line = set_cookie(r.headers(), "tessera_login_csrf")
-        .expect("pre-session cookie")
-        .to_owned();
+    let r = app.login_page(Auth::Cookie(cookie)).await;
+    let pre_session = cookie_pair(r.headers(), "tessera_login_csrf").expect("pre-session cookie");
     let token = input_value(&r.text().await.unwrap(), "csrf_token").unwrap();
-    app.client
-        .post(app.url("/login"))
-        .header(
-            "cookie",
-            format!("tessera_login_csrf={}; {cookie}", cookie_value(&line)),
-        )
-        .form(&[
+    app.submit_login(
+        Auth::Cookie(&format!("{pre_session}; {cookie}")),
+        &[
             ("csrf_token", token.as_str()),
             ("email", EMAIL),
             ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap()
+        ],
+    )
+    .await
 }
 
 async fn form_login_ends_the_session_of_the_cookie_it_replaces(backend: Backend) {
@@ -140,12 +118,8 @@ async fn form_login_ends_the_session_of_the_cookie_it_replaces(backend: Backend)
     assert_eq!(status_with_cookie(&app, &second).await, StatusCode::OK);
 }
 
-async fn change_password(request: reqwest::RequestBuilder) -> Response {
-    request
-        .json(&json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }))
-        .send()
-        .await
-        .unwrap()
+fn change_password(app: &TestApp, auth: Auth<'_>) -> Call {
+    app.change_password(auth, PASSWORD, NEW_PASSWORD)
 }
 
 async fn password_change_rotates_a_cookie_session(backend: Backend) {
@@ -153,12 +127,7 @@ async fn password_change_rotates_a_cookie_session(backend: Backend) {
     app.create_user(EMAIL).await;
     let (old, csrf, _) = app.login_cookie(EMAIL).await;
     let old_id = session_id_of(&app, &old).await;
-    let request = app
-        .client
-        .post(app.url("/v1/password"))
-        .header("cookie", &old)
-        .header("x-csrf-token", &csrf);
-    let r = change_password(request).await;
+    let r = change_password(&app, Auth::Cookie(&old)).csrf(&csrf).await;
     assert_eq!(
         r.status(),
         StatusCode::NO_CONTENT,
@@ -172,13 +141,9 @@ async fn password_change_rotates_a_cookie_session(backend: Backend) {
     assert_ne!(session_id_of(&app, &new).await, old_id, "a new session id");
     // The new session's CSRF token comes from GET /v1/session; the old one no longer works.
     let r = app
-        .client
-        .delete(app.url("/v1/sessions?scope=others"))
-        .header("cookie", &new)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+        .revoke_other_sessions(Auth::Cookie(&new))
+        .csrf(&csrf)
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
@@ -186,8 +151,7 @@ async fn password_change_rotates_a_header_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(EMAIL).await;
     let (old, body) = app.login_body(EMAIL).await;
-    let request = app.client.post(app.url("/v1/password")).bearer_auth(&old);
-    let r = change_password(request).await;
+    let r = change_password(&app, Auth::Bearer(&old)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(set_cookie(r.headers(), "tessera_session").is_none());
     let successor: Value = r.json().await.unwrap();
@@ -195,10 +159,10 @@ async fn password_change_rotates_a_header_session(backend: Backend) {
     assert!(new.starts_with("tss_"));
     assert_ne!(successor["session"]["id"], body["session"]["id"]);
     assert_eq!(
-        app.get_with_bearer("/v1/session", &old).await.status(),
+        app.get_session(Auth::Bearer(&old)).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let r = app.get_with_bearer("/v1/session", new).await;
+    let r = app.get_session(Auth::Bearer(new)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let current: Value = r.json().await.unwrap();
     assert_eq!(current["session"]["id"], successor["session"]["id"]);
@@ -209,55 +173,36 @@ async fn password_change_rotates_a_token_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(EMAIL).await;
     let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", EMAIL),
-            ("password", PASSWORD),
-            ("client_id", "mobile-app"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .grant_password_with(EMAIL, PASSWORD, &[("client_id", "mobile-app")])
+        .await;
     let old: Value = r.json().await.unwrap();
     let old_access = old["access_token"].as_str().unwrap();
-    let request = app
-        .client
-        .post(app.url("/v1/password"))
-        .bearer_auth(old_access);
-    let r = change_password(request).await;
+    let r = change_password(&app, Auth::Bearer(old_access)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let new: Value = r.json().await.unwrap();
     let new_access = new["access_token"].as_str().expect("access_token");
     assert!(new["refresh_token"].as_str().unwrap().starts_with("tsr_"));
     assert_eq!(
-        app.get_with_bearer("/v1/check", old_access).await.status(),
+        app.check(Auth::Bearer(old_access)).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let r = app.get_with_bearer("/v1/check", new_access).await;
+    let r = app.check(Auth::Bearer(new_access)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let check: Value = r.json().await.unwrap();
-    let refresh = |token: String| {
-        app.client
-            .post(app.url("/v1/token"))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
-            .send()
-    };
-    let r = refresh(old["refresh_token"].as_str().unwrap().to_owned())
-        .await
-        .unwrap();
+    let r = app
+        .grant_refresh(old["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::BAD_REQUEST,
         "the old family is dead"
     );
-    let r = refresh(new["refresh_token"].as_str().unwrap().to_owned())
-        .await
-        .unwrap();
+    let r = app
+        .grant_refresh(new["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "the new family lives");
     // The new tokens belong to a new token session and keep the client's id.
-    let r = app.get_with_bearer("/v1/session", new_access).await;
+    let r = app.get_session(Auth::Bearer(new_access)).await;
     let current: Value = r.json().await.unwrap();
     assert_eq!(current["session"]["kind"], "token");
     assert_eq!(current["session"]["id"], check["session_id"]);
@@ -270,45 +215,24 @@ async fn password_change_rotates_a_cookie_token_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(EMAIL).await;
     let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", EMAIL),
-            ("password", PASSWORD),
-            ("transport", "cookie"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let old = format!(
-        "tessera_at={}",
-        cookie_value(set_cookie(r.headers(), "tessera_at").unwrap())
-    );
+        .grant_password_with(EMAIL, PASSWORD, &[("transport", "cookie")])
+        .await;
+    let old = cookie_pair(r.headers(), "tessera_at").unwrap();
     let body: Value = r.json().await.unwrap();
-    let request = app
-        .client
-        .post(app.url("/v1/password"))
-        .header("cookie", &old)
-        .header("x-csrf-token", body["csrf_token"].as_str().unwrap());
-    let r = change_password(request).await;
+    let r = change_password(&app, Auth::Cookie(&old))
+        .csrf(body["csrf_token"].as_str().unwrap())
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(
         set_cookie(r.headers(), "tessera_rt").is_some(),
         "a new refresh cookie"
     );
-    let new = format!(
-        "tessera_at={}",
-        cookie_value(set_cookie(r.headers(), "tessera_at").expect("a new access cookie"))
-    );
+    let new = cookie_pair(r.headers(), "tessera_at").expect("a new access cookie");
     assert_eq!(
-        app.get_with_cookie("/v1/check", &old).await.status(),
+        app.check(Auth::Cookie(&old)).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        app.get_with_cookie("/v1/check", &new).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.check(Auth::Cookie(&new)).await.status(), StatusCode::OK);
 }
 
 fn jwt_claims(token: &str) -> Value {
@@ -326,25 +250,18 @@ async fn password_change_on_the_account_page_rotates_the_session(backend: Backen
     let r = form_login_with_cookie(&app, "").await;
     let old = session_cookie(&r);
     let old_id = session_id_of(&app, &old).await;
-    let html = app
-        .get_with_cookie("/account", &old)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = app.account_page(Auth::Cookie(&old)).text().await;
     let token = input_value(&html, "csrf_token").unwrap();
     let r = app
-        .client
-        .post(app.url("/account/password"))
-        .header("cookie", &old)
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", NEW_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .submit_password_change(
+            Auth::Cookie(&old),
+            &[
+                ("csrf_token", token.as_str()),
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let new = session_cookie(&r);
     assert_eq!(
@@ -352,6 +269,9 @@ async fn password_change_on_the_account_page_rotates_the_session(backend: Backen
         StatusCode::UNAUTHORIZED
     );
     assert_ne!(session_id_of(&app, &new).await, old_id);
-    let r = app.get_with_cookie("/account?done=password", &new).await;
+    let r = app
+        .account_page(Auth::Cookie(&new))
+        .query(&[("done", "password")])
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "the account page follows");
 }

@@ -1,8 +1,10 @@
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 use time::Duration;
 
-use crate::helpers::{cookie_value, set_cookie, spawn_app, spawn_app_with, Backend, PASSWORD};
+use crate::helpers::{
+    cookie_value, set_cookie, spawn_app, spawn_app_with, Auth, Backend, PASSWORD,
+};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -27,12 +29,7 @@ on_every_backend!(
 async fn cookie_login_sets_a_hardened_cookie(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
     let line = set_cookie(r.headers(), "tessera_session")
         .unwrap()
@@ -72,12 +69,7 @@ async fn secure_cookie_uses_host_prefix(backend: Backend) {
     )
     .await;
     app.create_user("ada@example.com").await;
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.login("ada@example.com", PASSWORD).await;
     let line = set_cookie(r.headers(), "__Host-tessera_session").expect("__Host- cookie");
     assert!(
         line.contains("; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age="),
@@ -89,24 +81,19 @@ async fn secure_cookie_uses_host_prefix(backend: Backend) {
 async fn body_login_returns_a_session_token(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": PASSWORD, "transport": "body" }),
-        )
-        .await;
+    let r = app.login_via("body", "ada@example.com", PASSWORD).await;
     assert!(set_cookie(r.headers(), "tessera_session").is_none());
     let body: Value = r.json().await.unwrap();
     let token = body["session_token"].as_str().unwrap();
     assert_eq!(body["session"]["kind"], "header");
-    let r = app.get_with_bearer("/v1/session", token).await;
+    let r = app.get_session(Auth::Bearer(token)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let me: Value = r.json().await.unwrap();
     assert_eq!(me["user"]["email"], "ada@example.com");
     assert_eq!(me["session"]["id"], body["session"]["id"]);
     // The header secret is not a cookie credential and vice versa.
     let r = app
-        .get_with_cookie("/v1/session", &format!("tessera_session={token}"))
+        .get_session(Auth::Cookie(&format!("tessera_session={token}")))
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
@@ -116,13 +103,9 @@ async fn login_never_adopts_a_presented_session(backend: Backend) {
     app.create_user("ada@example.com").await;
     let (first_cookie, _, first) = app.login_cookie("ada@example.com").await;
     let r = app
-        .client
-        .post(app.url("/v1/session"))
-        .header("cookie", &first_cookie)
-        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .login("ada@example.com", PASSWORD)
+        .auth(Auth::Cookie(&first_cookie))
+        .await;
     let line = set_cookie(r.headers(), "tessera_session")
         .unwrap()
         .to_owned();
@@ -135,13 +118,9 @@ async fn login_never_adopts_a_presented_session(backend: Backend) {
     // An attacker-chosen, well-formed but unknown cookie is not adopted either.
     let planted = format!("tessera_session=tss_{}", "A".repeat(43));
     let r = app
-        .client
-        .post(app.url("/v1/session"))
-        .header("cookie", &planted)
-        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .login("ada@example.com", PASSWORD)
+        .auth(Auth::Cookie(&planted))
+        .await;
     let line = set_cookie(r.headers(), "tessera_session").unwrap();
     assert_ne!(cookie_value(line), format!("tss_{}", "A".repeat(43)));
 }
@@ -151,27 +130,20 @@ async fn logout_kills_the_cookie_for_good(backend: Backend) {
     app.create_user("ada@example.com").await;
     let (cookie, csrf, _) = app.login_cookie("ada@example.com").await;
     assert_eq!(
-        app.get_with_cookie("/v1/session", &cookie).await.status(),
+        app.get_session(Auth::Cookie(&cookie)).await.status(),
         StatusCode::OK
     );
-    let r = app
-        .client
-        .delete(app.url("/v1/session"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let r = app.logout(Auth::Cookie(&cookie)).csrf(&csrf).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let cleared = set_cookie(r.headers(), "tessera_session").unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    let r = app.get_with_cookie("/v1/session", &cookie).await;
+    let r = app.get_session(Auth::Cookie(&cookie)).await;
     assert_eq!(
         r.status(),
         StatusCode::UNAUTHORIZED,
         "replayed cookie after logout"
     );
-    let r = app.get_with_cookie("/v1/check", &cookie).await;
+    let r = app.check(Auth::Cookie(&cookie)).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -182,7 +154,7 @@ async fn sessions_list_and_revoke(backend: Backend) {
     let (phone, phone_body) = app.login_body("ada@example.com").await;
     let (tablet, _) = app.login_body("ada@example.com").await;
 
-    let r = app.get_with_bearer("/v1/sessions", &laptop).await;
+    let r = app.list_sessions(Auth::Bearer(&laptop)).await;
     let list: Value = r.json().await.unwrap();
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 3);
@@ -200,58 +172,34 @@ async fn sessions_list_and_revoke(backend: Backend) {
     }
 
     let phone_id = phone_body["session"]["id"].as_str().unwrap();
-    let r = app
-        .client
-        .delete(app.url(&format!("/v1/sessions/{phone_id}")))
-        .bearer_auth(&laptop)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_session(Auth::Bearer(&laptop), phone_id).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        app.get_with_bearer("/v1/session", &phone).await.status(),
+        app.get_session(Auth::Bearer(&phone)).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let r = app
-        .client
-        .delete(app.url(&format!("/v1/sessions/{phone_id}")))
-        .bearer_auth(&laptop)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_session(Auth::Bearer(&laptop), phone_id).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "already revoked");
 
-    let r = app
-        .client
-        .delete(app.url("/v1/sessions?scope=others"))
-        .bearer_auth(&laptop)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_other_sessions(Auth::Bearer(&laptop)).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        app.get_with_bearer("/v1/session", &tablet).await.status(),
+        app.get_session(Auth::Bearer(&tablet)).await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.get_with_bearer("/v1/session", &laptop).await.status(),
+        app.get_session(Auth::Bearer(&laptop)).await.status(),
         StatusCode::OK
     );
     let list: Value = app
-        .get_with_bearer("/v1/sessions", &laptop)
+        .list_sessions(Auth::Bearer(&laptop))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
 
-    let r = app
-        .client
-        .delete(app.url("/v1/sessions"))
-        .bearer_auth(&laptop)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_sessions(Auth::Bearer(&laptop), None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "scope is required");
 }
 
@@ -262,24 +210,12 @@ async fn another_users_session_is_not_found(backend: Backend) {
     let (ada, ada_body) = app.login_body("ada@example.com").await;
     let (eve, _) = app.login_body("eve@example.com").await;
     let ada_id = ada_body["session"]["id"].as_str().unwrap();
-    let r = app
-        .client
-        .delete(app.url(&format!("/v1/sessions/{ada_id}")))
-        .bearer_auth(&eve)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_session(Auth::Bearer(&eve), ada_id).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app
-        .client
-        .delete(app.url("/v1/sessions/not-a-uuid"))
-        .bearer_auth(&eve)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_session(Auth::Bearer(&eve), "not-a-uuid").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
-        app.get_with_bearer("/v1/session", &ada).await.status(),
+        app.get_session(Auth::Bearer(&ada)).await.status(),
         StatusCode::OK
     );
 }
@@ -290,18 +226,18 @@ async fn idle_timeout_slides_and_expires(backend: Backend) {
     let (token, _) = app.login_body("ada@example.com").await;
     app.clock.advance(Duration::minutes(20));
     assert_eq!(
-        app.get_with_bearer("/v1/session", &token).await.status(),
+        app.get_session(Auth::Bearer(&token)).await.status(),
         StatusCode::OK
     );
     app.clock.advance(Duration::minutes(25));
-    let r = app.get_with_bearer("/v1/session", &token).await;
+    let r = app.get_session(Auth::Bearer(&token)).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
         "activity at 20 min slid the idle timeout to 50 min"
     );
     app.clock.advance(Duration::minutes(31));
-    let r = app.get_with_bearer("/v1/session", &token).await;
+    let r = app.get_session(Auth::Bearer(&token)).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "31 idle minutes");
     assert_eq!(
         r.headers()["www-authenticate"],
@@ -320,13 +256,13 @@ async fn absolute_timeout_is_hard(backend: Backend) {
     for _ in 0..3 {
         app.clock.advance(Duration::minutes(19));
         assert_eq!(
-            app.get_with_bearer("/v1/session", &token).await.status(),
+            app.get_session(Auth::Bearer(&token)).await.status(),
             StatusCode::OK
         );
     }
     app.clock.advance(Duration::minutes(4));
     assert_eq!(
-        app.get_with_bearer("/v1/session", &token).await.status(),
+        app.get_session(Auth::Bearer(&token)).await.status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -339,98 +275,60 @@ async fn password_change_revokes_other_sessions(backend: Backend) {
     let (cookie, _, _) = app.login_cookie("ada@example.com").await;
 
     let r = app
-        .client
-        .post(app.url("/v1/password"))
-        .bearer_auth(&current)
-        .json(
-            &json!({ "current_password": "wrong password!", "new_password": "a brand new secret" }),
+        .change_password(
+            Auth::Bearer(&current),
+            "wrong password!",
+            "a brand new secret",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(
-        app.get_with_bearer("/v1/session", &other).await.status(),
+        app.get_session(Auth::Bearer(&other)).await.status(),
         StatusCode::OK
     );
 
     let r = app
-        .client
-        .post(app.url("/v1/password"))
-        .bearer_auth(&current)
-        .json(&json!({ "current_password": PASSWORD, "new_password": "short" }))
-        .send()
-        .await
-        .unwrap();
+        .change_password(Auth::Bearer(&current), PASSWORD, "short")
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     let r = app
-        .client
-        .post(app.url("/v1/password"))
-        .bearer_auth(&current)
-        .json(&json!({ "current_password": PASSWORD, "new_password": "a brand new secret" }))
-        .send()
-        .await
-        .unwrap();
+        .change_password(Auth::Bearer(&current), PASSWORD, "a brand new secret")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let successor: Value = r.json().await.unwrap();
     // The caller's own session was rotated: its successor lives, it does not.
     assert_eq!(
-        app.get_with_bearer("/v1/session", successor["session_token"].as_str().unwrap())
+        app.get_session(Auth::Bearer(successor["session_token"].as_str().unwrap()))
             .await
             .status(),
         StatusCode::OK
     );
     assert_eq!(
-        app.get_with_bearer("/v1/session", &current).await.status(),
+        app.get_session(Auth::Bearer(&current)).await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.get_with_bearer("/v1/session", &other).await.status(),
+        app.get_session(Auth::Bearer(&other)).await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.get_with_cookie("/v1/session", &cookie).await.status(),
+        app.get_session(Auth::Cookie(&cookie)).await.status(),
         StatusCode::UNAUTHORIZED
     );
 
-    let old = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": PASSWORD }),
-        )
-        .await;
+    let old = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
-    let new = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": "a brand new secret" }),
-        )
-        .await;
+    let new = app.login("ada@example.com", "a brand new secret").await;
     assert_eq!(new.status(), StatusCode::OK);
 }
 
 async fn wrong_email_and_wrong_password_look_the_same(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let wrong_password = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": "not the password" }),
-        )
-        .await;
-    let unknown_email = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "nobody@example.com", "password": "not the password" }),
-        )
-        .await;
-    let malformed_email = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "nobody", "password": "not the password" }),
-        )
-        .await;
+    let wrong_password = app.login("ada@example.com", "not the password").await;
+    let unknown_email = app.login("nobody@example.com", "not the password").await;
+    let malformed_email = app.login("nobody", "not the password").await;
     let statuses = [
         wrong_password.status(),
         unknown_email.status(),
@@ -453,19 +351,15 @@ async fn failed_logins_are_throttled(backend: Backend) {
     )
     .await;
     app.create_user("ada@example.com").await;
-    let bad = json!({ "email": "ada@example.com", "password": "not the password" });
     for _ in 0..3 {
         assert_eq!(
-            app.post_json("/v1/session", &bad).await.status(),
+            app.login("ada@example.com", "not the password")
+                .status()
+                .await,
             StatusCode::UNAUTHORIZED
         );
     }
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -482,27 +376,17 @@ async fn failed_logins_are_throttled(backend: Backend) {
 
     // Per IP: other accounts from the same address hit the IP limit.
     for i in 0..2 {
-        let other = json!({ "email": format!("x{i}@example.com"), "password": "not the password" });
+        let other = format!("x{i}@example.com");
         assert_eq!(
-            app.post_json("/v1/session", &other).await.status(),
+            app.login(&other, "not the password").status().await,
             StatusCode::UNAUTHORIZED
         );
     }
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "y@example.com", "password": "nope nope" }),
-        )
-        .await;
+    let r = app.login("y@example.com", "nope nope").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 
     app.clock.advance(Duration::seconds(61));
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK, "the window has passed");
 }
 
@@ -515,21 +399,11 @@ async fn locked_account_cannot_log_in(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        app.get_with_bearer("/v1/session", &token).await.status(),
+        app.get_session(Auth::Bearer(&token)).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let locked = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": PASSWORD }),
-        )
-        .await;
-    let wrong = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "ada@example.com", "password": "not the password" }),
-        )
-        .await;
+    let locked = app.login("ada@example.com", PASSWORD).await;
+    let wrong = app.login("ada@example.com", "not the password").await;
     assert_eq!(locked.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         locked.text().await.unwrap(),
@@ -544,7 +418,7 @@ async fn check_reports_every_session_credential(backend: Backend) {
     let (cookie, _, cookie_body) = app.login_cookie("ada@example.com").await;
     let (token, token_body) = app.login_body("ada@example.com").await;
 
-    let r = app.get_with_cookie("/v1/check", &cookie).await;
+    let r = app.check(Auth::Cookie(&cookie)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["x-auth-user"], user["id"].as_str().unwrap());
     assert_eq!(
@@ -556,26 +430,21 @@ async fn check_reports_every_session_credential(backend: Backend) {
     assert_eq!(body["method"], "cookie");
     assert!(body["expires_at"].is_string());
 
-    let r = app.get_with_bearer("/v1/check", &token).await;
+    let r = app.check(Auth::Bearer(&token)).await;
     assert_eq!(r.headers()["x-auth-method"], "session_token");
     assert_eq!(
         r.headers()["x-auth-session"],
         token_body["session"]["id"].as_str().unwrap()
     );
 
-    let r = app.get_with_bearer("/v1/check", "tss_garbage").await;
+    let r = app.check(Auth::Bearer("tss_garbage")).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         r.headers()["www-authenticate"],
         "Bearer error=\"invalid_token\""
     );
     assert_eq!(
-        app.client
-            .get(app.url("/v1/check"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.check(Auth::None).status().await,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -583,28 +452,21 @@ async fn check_reports_every_session_credential(backend: Backend) {
 async fn form_encoded_login_works(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let r = app
-        .client
-        .post(app.url("/v1/session"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "email=ada%40example.com&password={}&transport=body",
-            PASSWORD.replace(' ', "+")
-        ))
-        .send()
-        .await
-        .unwrap();
+    // Hand-written bodies: the encoding itself is under test.
+    let form_login = |body: String| {
+        app.raw(Method::POST, "/v1/session")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let r = form_login(format!(
+        "email=ada%40example.com&password={}&transport=body",
+        PASSWORD.replace(' ', "+")
+    ))
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert!(body["session_token"].as_str().unwrap().starts_with("tss_"));
-    let r = app
-        .client
-        .post(app.url("/v1/session"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("email=ada%40example.com&password=x&transport=carrier-pigeon")
-        .send()
-        .await
-        .unwrap();
+    let r = form_login("email=ada%40example.com&password=x&transport=carrier-pigeon".into()).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 

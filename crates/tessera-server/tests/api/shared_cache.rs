@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tessera_core::{SessionId, TestClock, TokenHash};
 use tessera_engine::session_cache::{SharedSessions, SharedStats};
 use tessera_engine::tokens::is_revoked;
@@ -21,9 +21,7 @@ use crate::cluster::support::{
     cache_toml, check, eventually, logout, redis_available, spawn_pair, str_of, unique_email,
     wait_status, Credential, PgDatabase, PrivateRedis, PATIENCE, RECONNECT_PATIENCE, SHARED_REDIS,
 };
-use crate::helpers::{spawn_instance, TestApp, PASSWORD};
-
-const ADMIN_KEY: &str = "tsa_test-admin-key-0123456789abcdefghijklmnop";
+use crate::helpers::{admin_toml, spawn_instance, Auth, TestApp, ADMIN, PASSWORD};
 
 /// Two instances sharing the Redis at `redis_url` on a fresh database; instances drop first.
 struct Pair {
@@ -199,7 +197,7 @@ async fn a_session_read_from_the_store_on_a_is_served_on_b_from_redis() {
     );
 
     let me: Value = b
-        .get_with_cookie("/v1/session", &cookie)
+        .get_session(Auth::Cookie(&cookie))
         .await
         .json()
         .await
@@ -210,15 +208,7 @@ async fn a_session_read_from_the_store_on_a_is_served_on_b_from_redis() {
         "the record carries the user"
     );
 
-    let metrics = b
-        .client
-        .get(b.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = b.metrics().text().await;
     assert!(
         metrics.contains(r#"tessera_session_cache_total{result="shared_hit"}"#),
         "{metrics}"
@@ -298,8 +288,7 @@ enum Ending {
 /// on A. Neither is served from Redis again: the records are gone at once, and a record put back
 /// behind the server's back (a fill that slipped past the delete) is refused by B's revoked set.
 async fn ended_sessions_are_not_served_from_redis(ending: Ending) {
-    let admin = format!("[admin]\napi_key = \"{ADMIN_KEY}\"\n");
-    let Some(pair) = Pair::start(&admin).await else {
+    let Some(pair) = Pair::start(&admin_toml()).await else {
         return;
     };
     let (a, b) = (&pair.a, &pair.b);
@@ -326,28 +315,14 @@ async fn ended_sessions_are_not_served_from_redis(ending: Ending) {
         }
         Ending::PasswordChange => {
             let response = a
-                .client
-                .post(a.url("/v1/password"))
-                .bearer_auth(&keep)
-                .json(
-                    &json!({ "current_password": PASSWORD, "new_password": "a brand new secret" }),
-                )
-                .send()
-                .await
-                .unwrap();
+                .change_password(Auth::Bearer(&keep), PASSWORD, "a brand new secret")
+                .await;
             assert_eq!(response.status(), StatusCode::OK);
             let successor: Value = response.json().await.unwrap();
             kept = Some(str_of(&successor, "session_token").to_owned());
         }
         Ending::Lock => {
-            let response = a
-                .client
-                .patch(a.url(&format!("/v1/admin/users/{}", str_of(&user, "id"))))
-                .bearer_auth(ADMIN_KEY)
-                .json(&json!({ "locked": true }))
-                .send()
-                .await
-                .unwrap();
+            let response = a.admin_set_locked(ADMIN, str_of(&user, "id"), true).await;
             assert_eq!(response.status(), StatusCode::OK);
         }
     }

@@ -2,13 +2,15 @@
 //! it guards, so N concurrent guesses get at most the limit verified — counted by the audit
 //! events each verification writes, not by statuses.
 
+use std::future::IntoFuture;
+
 use futures_util::future::join_all;
-use reqwest::{RequestBuilder, StatusCode};
-use serde_json::{json, Value};
+use reqwest::StatusCode;
+use serde_json::Value;
 use tessera_core::model::AuditQuery;
 
 use crate::cluster::support::{cache_toml, redis_available, unique_email, SHARED_REDIS};
-use crate::helpers::{spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::helpers::{spawn_app_with, Auth, Backend, Call, TestApp, ADMIN_KEY, PASSWORD};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -23,7 +25,6 @@ on_every_backend!(
     wrong_client_secrets_are_throttled,
 );
 
-const ADMIN_KEY: &str = "tsa_test-admin-key-0123456789abcdefghijklmnop";
 /// Requests appear to come from the `X-Forwarded-For` address.
 const BEHIND_PROXY: &str = "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n";
 
@@ -50,18 +51,12 @@ fn statuses(responses: &[reqwest::Response]) -> (usize, usize) {
     (responses.len() - refused, refused)
 }
 
-async fn send_all(requests: impl IntoIterator<Item = RequestBuilder>) -> Vec<reqwest::Response> {
-    join_all(requests.into_iter().map(RequestBuilder::send))
-        .await
-        .into_iter()
-        .map(|r| r.expect("the server answers"))
-        .collect()
+async fn send_all(calls: impl IntoIterator<Item = Call>) -> Vec<reqwest::Response> {
+    join_all(calls.into_iter().map(IntoFuture::into_future)).await
 }
 
-fn wrong_login(app: &TestApp, email: &str, n: usize) -> RequestBuilder {
-    app.client.post(app.url("/v1/session")).json(&json!({
-        "email": email, "password": format!("guess number {n}"), "transport": "body"
-    }))
+fn wrong_login(app: &TestApp, email: &str, n: usize) -> Call {
+    app.login_via("body", email, &format!("guess number {n}"))
 }
 
 async fn concurrent_wrong_passwords_verify_at_most_the_account_limit(backend: Backend) {
@@ -81,12 +76,7 @@ async fn concurrent_wrong_passwords_verify_at_most_the_account_limit(backend: Ba
     );
     assert_eq!(refused, 40 - verified);
     // The right password waits out the window too: it gets no verification either.
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": "victim@example.com", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.login("victim@example.com", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(events(&app, "login_succeeded").await, 0);
 }
@@ -96,13 +86,11 @@ async fn concurrent_password_change_guesses_verify_at_most_the_limit(backend: Ba
     app.create_user("ada@example.com").await;
     let (token, _) = app.login_body("ada@example.com").await;
     let guesses = (0..30).map(|n| {
-        app.client
-            .post(app.url("/v1/password"))
-            .bearer_auth(&token)
-            .json(&json!({
-                "current_password": format!("stolen session guess {n}"),
-                "new_password": "a brand new passphrase"
-            }))
+        app.change_password(
+            Auth::Bearer(&token),
+            &format!("stolen session guess {n}"),
+            "a brand new passphrase",
+        )
     });
     let responses = send_all(guesses).await;
     let verified = events(&app, "password_change_failed").await;
@@ -121,10 +109,10 @@ async fn every_spelling_of_an_address_shares_one_budget(backend: Backend) {
     let nfd = "JOSE\u{301}@example.com";
     app.create_user(nfc).await;
     for n in 0..3 {
-        let r = wrong_login(&app, nfc, n).send().await.unwrap();
+        let r = wrong_login(&app, nfc, n).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = wrong_login(&app, nfd, 3).send().await.unwrap();
+    let r = wrong_login(&app, nfd, 3).await;
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -139,19 +127,14 @@ async fn no_login_name_reaches_the_password_change_budget(backend: Backend) {
     // Names that spelled the password-change throttle's keys in earlier versions.
     for name in [format!("password-change:{id}"), format!("user:{id}")] {
         for n in 0..6 {
-            let r = wrong_login(&app, &name, n).send().await.unwrap();
+            let r = wrong_login(&app, &name, n).await;
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         }
     }
     let (token, _) = app.login_body("ada@example.com").await;
     let r = app
-        .client
-        .post(app.url("/v1/password"))
-        .bearer_auth(&token)
-        .json(&json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }))
-        .send()
-        .await
-        .unwrap();
+        .change_password(Auth::Bearer(&token), PASSWORD, "a brand new passphrase")
+        .await;
     assert!(r.status().is_success(), "{}", r.status());
 }
 
@@ -162,22 +145,22 @@ async fn ipv6_clients_are_counted_per_64(backend: Backend) {
     )
     .await;
     let from = |ip: &str, n: usize| {
-        wrong_login(&app, &format!("nobody{n}@example.com"), n).header("x-forwarded-for", ip)
+        wrong_login(&app, &format!("nobody{n}@example.com"), n).forwarded_for(ip)
     };
     for (n, ip) in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:abcd::9"]
         .iter()
         .enumerate()
     {
-        let r = from(ip, n).send().await.unwrap();
+        let r = from(ip, n).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = from("2001:db8:1:2:ffff::1", 3).send().await.unwrap();
+    let r = from("2001:db8:1:2:ffff::1", 3).await;
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "another address of the same /64 shares its budget"
     );
-    let r = from("2001:db8:1:3::1", 4).send().await.unwrap();
+    let r = from("2001:db8:1:3::1", 4).await;
     assert_eq!(
         r.status(),
         StatusCode::UNAUTHORIZED,
@@ -185,11 +168,8 @@ async fn ipv6_clients_are_counted_per_64(backend: Backend) {
     );
 }
 
-fn signup(app: &TestApp, email: &str, ip: &str) -> RequestBuilder {
-    app.client
-        .post(app.url("/v1/users"))
-        .header("x-forwarded-for", ip)
-        .json(&json!({ "email": email, "password": PASSWORD }))
+fn signup(app: &TestApp, email: &str, ip: &str) -> Call {
+    app.sign_up(email, PASSWORD).forwarded_for(ip)
 }
 
 async fn signups_are_limited_per_address_and_globally(backend: Backend) {
@@ -199,55 +179,30 @@ async fn signups_are_limited_per_address_and_globally(backend: Backend) {
     )
     .await;
     // Attempts count, whatever their outcome: a taken address, a refused password.
-    let first = signup(&app, "a@example.com", "192.0.2.1")
-        .send()
-        .await
-        .unwrap();
+    let first = signup(&app, "a@example.com", "192.0.2.1").await;
     assert_eq!(first.status(), StatusCode::CREATED);
-    let taken = signup(&app, "a@example.com", "192.0.2.1")
-        .send()
-        .await
-        .unwrap();
+    let taken = signup(&app, "a@example.com", "192.0.2.1").await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);
     let weak = app
-        .client
-        .post(app.url("/v1/users"))
-        .header("x-forwarded-for", "192.0.2.1")
-        .json(&json!({ "email": "b@example.com", "password": "short" }))
-        .send()
-        .await
-        .unwrap();
+        .sign_up("b@example.com", "short")
+        .forwarded_for("192.0.2.1")
+        .await;
     assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
-    let r = signup(&app, "c@example.com", "192.0.2.1")
-        .send()
-        .await
-        .unwrap();
+    let r = signup(&app, "c@example.com", "192.0.2.1").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "rate_limited");
 
     // Another address has its own budget, until the global one runs out.
-    let r = signup(&app, "c@example.com", "192.0.2.2")
-        .send()
-        .await
-        .unwrap();
+    let r = signup(&app, "c@example.com", "192.0.2.2").await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = signup(&app, "d@example.com", "192.0.2.3")
-        .send()
-        .await
-        .unwrap();
+    let r = signup(&app, "d@example.com", "192.0.2.3").await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = signup(&app, "e@example.com", "192.0.2.4")
-        .send()
-        .await
-        .unwrap();
+    let r = signup(&app, "e@example.com", "192.0.2.4").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "global limit");
     app.clock.advance(time::Duration::minutes(1));
-    let r = signup(&app, "e@example.com", "192.0.2.4")
-        .send()
-        .await
-        .unwrap();
+    let r = signup(&app, "e@example.com", "192.0.2.4").await;
     assert_eq!(
         r.status(),
         StatusCode::CREATED,
@@ -257,12 +212,8 @@ async fn signups_are_limited_per_address_and_globally(backend: Backend) {
 
 async fn concurrent_signups_create_at_most_the_limit(backend: Backend) {
     let app = spawn_app_with(backend, "[limits]\nsignup_per_ip = \"4/hour\"").await;
-    let responses = send_all((0..30).map(|n| {
-        app.client
-            .post(app.url("/v1/users"))
-            .json(&json!({ "email": format!("u{n}@example.com"), "password": PASSWORD }))
-    }))
-    .await;
+    let responses =
+        send_all((0..30).map(|n| app.sign_up(&format!("u{n}@example.com"), PASSWORD))).await;
     let created = responses
         .iter()
         .filter(|r| r.status() == StatusCode::CREATED)
@@ -292,20 +243,15 @@ async fn wrong_admin_keys_are_throttled(backend: Backend) {
         ),
     )
     .await;
-    let admin = |key: &str, ip: &str| {
-        app.client
-            .get(app.url("/v1/admin/clients"))
-            .bearer_auth(key)
-            .header("x-forwarded-for", ip)
-    };
+    let admin = |key: &str, ip: &str| app.admin_clients(Auth::Bearer(key)).forwarded_for(ip);
     // Concurrent guesses: at most the limit are compared (a compared guess answers 401).
     let guesses = (0..20).map(|n| admin(&format!("{ADMIN_KEY}{n}"), "192.0.2.1"));
     assert_compared_at_most(&send_all(guesses).await, 3);
-    let r = admin(ADMIN_KEY, "192.0.2.1").send().await.unwrap();
+    let r = admin(ADMIN_KEY, "192.0.2.1").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     // The right key from elsewhere works, and a success is not counted.
     for _ in 0..5 {
-        let r = admin(ADMIN_KEY, "192.0.2.2").send().await.unwrap();
+        let r = admin(ADMIN_KEY, "192.0.2.2").await;
         assert_eq!(r.status(), StatusCode::OK);
     }
 }
@@ -321,24 +267,15 @@ async fn wrong_client_secrets_are_throttled(backend: Backend) {
         .unwrap();
     let id = client.id.to_string();
     let introspect = |secret: &str, ip: &str| {
-        app.client
-            .post(app.url("/v1/token/introspect"))
-            .basic_auth(&id, Some(secret))
-            .header("x-forwarded-for", ip)
-            .form(&[("token", "tss_whatever")])
+        app.introspect(Auth::Basic(&id, secret), "tss_whatever")
+            .forwarded_for(ip)
     };
     let guesses = (0..20).map(|n| introspect(&format!("tsc_wrong{n}"), "192.0.2.1"));
     assert_compared_at_most(&send_all(guesses).await, 3);
-    let r = introspect(secret.expose(), "192.0.2.1")
-        .send()
-        .await
-        .unwrap();
+    let r = introspect(secret.expose(), "192.0.2.1").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     for _ in 0..5 {
-        let r = introspect(secret.expose(), "192.0.2.2")
-            .send()
-            .await
-            .unwrap();
+        let r = introspect(secret.expose(), "192.0.2.2").await;
         assert_eq!(r.status(), StatusCode::OK);
     }
 }

@@ -1,11 +1,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use time::Duration;
 
 use crate::helpers::{
-    cookie_value, set_cookie, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD,
+    cookie_value, set_cookie, spawn_app, spawn_app_with, Auth, Backend, TestApp, PASSWORD,
 };
 use crate::on_every_backend;
 
@@ -25,31 +25,6 @@ on_every_backend!(
     expired_and_forged_tokens_are_refused,
 );
 
-pub async fn password_grant(app: &TestApp, email: &str) -> Value {
-    let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", email),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
-async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap()
-}
-
 fn jwt_part(token: &str, index: usize) -> Value {
     let part = token.split('.').nth(index).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
@@ -58,17 +33,7 @@ fn jwt_part(token: &str, index: usize) -> Value {
 async fn password_grant_issues_a_verifiable_pair(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.create_user("ada@example.com").await;
-    let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "ada@example.com"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = app.grant_password("ada@example.com", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["pragma"], "no-cache");
@@ -89,7 +54,7 @@ async fn password_grant_issues_a_verifiable_pair(backend: Backend) {
         assert!(!claims[claim].is_null(), "{claim}");
     }
 
-    let r = app.get_with_bearer("/v1/check", access).await;
+    let r = app.check(Auth::Bearer(access)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["x-auth-method"], "access_token");
     assert_eq!(
@@ -97,7 +62,7 @@ async fn password_grant_issues_a_verifiable_pair(backend: Backend) {
         claims["sid"].as_str().unwrap()
     );
     let me: Value = app
-        .get_with_bearer("/v1/session", access)
+        .get_session(Auth::Bearer(access))
         .await
         .json()
         .await
@@ -107,11 +72,11 @@ async fn password_grant_issues_a_verifiable_pair(backend: Backend) {
 
     // JSON bodies work too, and the token session shows in the device list.
     let r = app
-        .post_json("/v1/token", &json!({ "grant_type": "password", "username": "ada@example.com", "password": PASSWORD }))
+        .token_json(&json!({ "grant_type": "password", "username": "ada@example.com", "password": PASSWORD }))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let list: Value = app
-        .get_with_bearer("/v1/sessions", access)
+        .list_sessions(Auth::Bearer(access))
         .await
         .json()
         .await
@@ -122,9 +87,7 @@ async fn password_grant_issues_a_verifiable_pair(backend: Backend) {
 async fn grant_errors_follow_rfc6749(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let post = |form: Vec<(&'static str, &'static str)>| {
-        app.client.post(app.url("/v1/token")).form(&form).send()
-    };
+    let post = |form: Vec<(&'static str, &'static str)>| app.token(&form);
     let cases = [
         (
             vec![
@@ -180,7 +143,7 @@ async fn grant_errors_follow_rfc6749(backend: Backend) {
     ];
     let mut grant_bodies = Vec::new();
     for (form, code) in cases {
-        let r = post(form.clone()).await.unwrap();
+        let r = post(form.clone()).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{form:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], code, "{form:?}");
@@ -197,9 +160,9 @@ async fn grant_errors_follow_rfc6749(backend: Backend) {
 async fn refresh_rotates_and_reuse_kills_the_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let first = password_grant(&app, "ada@example.com").await;
+    let first = app.token_pair("ada@example.com").await;
     let rt1 = first["refresh_token"].as_str().unwrap();
-    let r = refresh(&app, rt1).await;
+    let r = app.grant_refresh(rt1).await;
     assert_eq!(r.status(), StatusCode::OK);
     let second: Value = r.json().await.unwrap();
     let rt2 = second["refresh_token"].as_str().unwrap();
@@ -210,21 +173,18 @@ async fn refresh_rotates_and_reuse_kills_the_session(backend: Backend) {
         jwt_part(first["access_token"].as_str().unwrap(), 1)["sid"],
         "same session"
     );
-    assert_eq!(
-        app.get_with_bearer("/v1/check", at2).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.check(Auth::Bearer(at2)).await.status(), StatusCode::OK);
 
     // The thief (or the victim) presents the spent token: the family and session die.
-    let r = refresh(&app, rt1).await;
+    let r = app.grant_refresh(rt1).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
     assert_eq!(
-        refresh(&app, rt2).await.status(),
+        app.grant_refresh(rt2).await.status(),
         StatusCode::BAD_REQUEST,
         "successor revoked with the family"
     );
-    let r = app.get_with_bearer("/v1/check", at2).await;
+    let r = app.check(Auth::Bearer(at2)).await;
     assert_eq!(
         r.status(),
         StatusCode::UNAUTHORIZED,
@@ -235,7 +195,7 @@ async fn refresh_rotates_and_reuse_kills_the_session(backend: Backend) {
         "Bearer error=\"invalid_token\""
     );
     let r = app
-        .get_with_bearer("/v1/check", first["access_token"].as_str().unwrap())
+        .check(Auth::Bearer(first["access_token"].as_str().unwrap()))
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
@@ -243,23 +203,23 @@ async fn refresh_rotates_and_reuse_kills_the_session(backend: Backend) {
 async fn grace_window_returns_the_same_successor(backend: Backend) {
     let app = spawn_app_with(backend, "[token]\nrefresh_reuse_grace = \"10s\"").await;
     app.create_user("ada@example.com").await;
-    let first = password_grant(&app, "ada@example.com").await;
+    let first = app.token_pair("ada@example.com").await;
     let rt1 = first["refresh_token"].as_str().unwrap();
-    let a: Value = refresh(&app, rt1).await.json().await.unwrap();
+    let a: Value = app.grant_refresh(rt1).await.json().await.unwrap();
     app.clock.advance(Duration::seconds(5));
-    let b: Value = refresh(&app, rt1).await.json().await.unwrap();
+    let b: Value = app.grant_refresh(rt1).await.json().await.unwrap();
     assert_eq!(
         a["refresh_token"], b["refresh_token"],
         "a lost response is retried safely"
     );
     app.clock.advance(Duration::seconds(6));
     assert_eq!(
-        refresh(&app, rt1).await.status(),
+        app.grant_refresh(rt1).await.status(),
         StatusCode::BAD_REQUEST,
         "outside the window: theft"
     );
     assert_eq!(
-        refresh(&app, a["refresh_token"].as_str().unwrap())
+        app.grant_refresh(a["refresh_token"].as_str().unwrap())
             .await
             .status(),
         StatusCode::BAD_REQUEST
@@ -269,19 +229,9 @@ async fn grace_window_returns_the_same_successor(backend: Backend) {
 async fn race(app: &TestApp, token: &str, n: usize) -> Vec<(StatusCode, Value)> {
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let client = app.client.clone();
-        let url = app.url("/v1/token");
-        let token = token.to_owned();
+        let refresh = app.grant_refresh(token);
         tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", token.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let r = refresh.await;
             (r.status(), r.json::<Value>().await.unwrap())
         }));
     }
@@ -295,7 +245,7 @@ async fn race(app: &TestApp, token: &str, n: usize) -> Vec<(StatusCode, Value)> 
 async fn concurrent_refreshes_mint_one_successor(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let grant = password_grant(&app, "ada@example.com").await;
+    let grant = app.token_pair("ada@example.com").await;
     let original = grant["refresh_token"].as_str().unwrap();
     let results = race(&app, original, 200).await;
     let winners = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
@@ -339,7 +289,7 @@ async fn concurrent_refreshes_mint_one_successor(backend: Backend) {
 async fn concurrent_refreshes_within_grace_share_the_successor(backend: Backend) {
     let app = spawn_app_with(backend, "[token]\nrefresh_reuse_grace = \"30s\"").await;
     app.create_user("ada@example.com").await;
-    let grant = password_grant(&app, "ada@example.com").await;
+    let grant = app.token_pair("ada@example.com").await;
     let results = race(&app, grant["refresh_token"].as_str().unwrap(), 200).await;
     assert!(
         results.iter().all(|(s, _)| *s == StatusCode::OK),
@@ -352,60 +302,50 @@ async fn concurrent_refreshes_within_grace_share_the_successor(backend: Backend)
             .all(|(_, b)| &b["refresh_token"] == successor),
         "one successor, handed to all"
     );
-    let r = refresh(&app, successor.as_str().unwrap()).await;
+    let r = app.grant_refresh(successor.as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK, "the shared successor is live");
 }
 
 async fn logout_and_password_change_kill_access_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let a = password_grant(&app, "ada@example.com").await;
-    let b = password_grant(&app, "ada@example.com").await;
+    let a = app.token_pair("ada@example.com").await;
+    let b = app.token_pair("ada@example.com").await;
     let at_a = a["access_token"].as_str().unwrap();
     let at_b = b["access_token"].as_str().unwrap();
-    let r = app
-        .client
-        .delete(app.url("/v1/session"))
-        .bearer_auth(at_a)
-        .send()
-        .await
-        .unwrap();
+    let r = app.logout(Auth::Bearer(at_a)).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        app.get_with_bearer("/v1/check", at_a).await.status(),
+        app.check(Auth::Bearer(at_a)).await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        refresh(&app, a["refresh_token"].as_str().unwrap())
+        app.grant_refresh(a["refresh_token"].as_str().unwrap())
             .await
             .status(),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        app.get_with_bearer("/v1/check", at_b).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.check(Auth::Bearer(at_b)).await.status(), StatusCode::OK);
 
     let (cookie_session, _) = app.login_body("ada@example.com").await;
     let r = app
-        .client
-        .post(app.url("/v1/password"))
-        .bearer_auth(&cookie_session)
-        .json(&json!({ "current_password": PASSWORD, "new_password": "another fine secret" }))
-        .send()
-        .await
-        .unwrap();
+        .change_password(
+            Auth::Bearer(&cookie_session),
+            PASSWORD,
+            "another fine secret",
+        )
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
         "a header caller gets its successor"
     );
     assert_eq!(
-        app.get_with_bearer("/v1/check", at_b).await.status(),
+        app.check(Auth::Bearer(at_b)).await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        refresh(&app, b["refresh_token"].as_str().unwrap())
+        app.grant_refresh(b["refresh_token"].as_str().unwrap())
             .await
             .status(),
         StatusCode::BAD_REQUEST
@@ -415,54 +355,41 @@ async fn logout_and_password_change_kill_access_tokens(backend: Backend) {
 async fn revocation_endpoint_ends_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let revoke = |token: String| {
-        app.client
-            .post(app.url("/v1/token/revoke"))
-            .form(&[("token", token)])
-            .send()
-    };
 
-    let a = password_grant(&app, "ada@example.com").await;
-    let r = revoke(a["refresh_token"].as_str().unwrap().to_owned())
-        .await
-        .unwrap();
+    let a = app.token_pair("ada@example.com").await;
+    let r = app.revoke_token(a["refresh_token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        app.get_with_bearer("/v1/check", a["access_token"].as_str().unwrap())
+        app.check(Auth::Bearer(a["access_token"].as_str().unwrap()))
             .await
             .status(),
         StatusCode::UNAUTHORIZED
     );
 
-    let b = password_grant(&app, "ada@example.com").await;
-    revoke(b["access_token"].as_str().unwrap().to_owned())
-        .await
-        .unwrap();
+    let b = app.token_pair("ada@example.com").await;
+    app.revoke_token(b["access_token"].as_str().unwrap()).await;
     assert_eq!(
-        refresh(&app, b["refresh_token"].as_str().unwrap())
+        app.grant_refresh(b["refresh_token"].as_str().unwrap())
             .await
             .status(),
         StatusCode::BAD_REQUEST
     );
 
     let (tss, _) = app.login_body("ada@example.com").await;
-    revoke(tss.clone()).await.unwrap();
+    app.revoke_token(&tss).await;
     assert_eq!(
-        app.get_with_bearer("/v1/session", &tss).await.status(),
+        app.get_session(Auth::Bearer(&tss)).await.status(),
         StatusCode::UNAUTHORIZED
     );
 
     for garbage in ["", "nonsense", "tsr_x", "eyJhbGciOiJub25lIn0.e30."] {
-        let r = revoke(garbage.to_owned()).await.unwrap();
+        let r = app.revoke_token(garbage).await;
         assert_eq!(r.status(), StatusCode::OK, "{garbage:?}");
     }
     let r = app
-        .client
-        .post(app.url("/v1/token/revoke"))
+        .raw(Method::POST, "/v1/token/revoke")
         .form(&[("token_type_hint", "x")])
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "token is required");
 }
 
@@ -472,79 +399,39 @@ async fn introspection_needs_a_client_and_reports_state(backend: Backend) {
     let (client, secret) = tessera_engine::clients::create(&app.state, "api", None)
         .await
         .unwrap();
-    let introspect = |token: String, id: String, pass: String| {
-        app.client
-            .post(app.url("/v1/token/introspect"))
-            .basic_auth(id, Some(pass))
-            .form(&[("token", token)])
-            .send()
-    };
     let id = client.id.to_string();
-    let pass = secret.expose().to_owned();
-    let grant = password_grant(&app, "ada@example.com").await;
+    let resource_server = Auth::Basic(&id, secret.expose());
+    let grant = app.token_pair("ada@example.com").await;
     let access = grant["access_token"].as_str().unwrap().to_owned();
 
-    let r = introspect(access.clone(), id.clone(), "tsc_wrong".into())
-        .await
-        .unwrap();
+    let r = app.introspect(Auth::Basic(&id, "tsc_wrong"), &access).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
-    let r = app
-        .client
-        .post(app.url("/v1/token/introspect"))
-        .form(&[("token", access.clone())])
-        .send()
-        .await
-        .unwrap();
+    let r = app.introspect(Auth::None, &access).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    let body: Value = introspect(access.clone(), id.clone(), pass.clone())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.introspect(resource_server, &access).json().await;
     assert_eq!(body["active"], true);
     assert_eq!(body["token_type"], "access_token");
     for field in ["sub", "sid", "exp", "iat", "iss", "aud", "jti", "client_id"] {
         assert!(!body[field].is_null(), "{field}");
     }
     let rt = grant["refresh_token"].as_str().unwrap().to_owned();
-    let body: Value = introspect(rt.clone(), id.clone(), pass.clone())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.introspect(resource_server, &rt).json().await;
     assert_eq!(
         (body["active"].clone(), body["token_type"].clone()),
         (json!(true), json!("refresh_token"))
     );
     let (tss, _) = app.login_body("ada@example.com").await;
-    let body: Value = introspect(tss, id.clone(), pass.clone())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.introspect(resource_server, &tss).json().await;
     assert_eq!(
         (body["active"].clone(), body["token_type"].clone()),
         (json!(true), json!("session_token"))
     );
 
-    app.client
-        .post(app.url("/v1/token/revoke"))
-        .form(&[("token", rt.clone())])
-        .send()
-        .await
-        .unwrap();
-    for token in [access, rt, "garbage".to_owned()] {
-        let body: Value = introspect(token, id.clone(), pass.clone())
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    app.revoke_token(&rt).await;
+    for token in [access.as_str(), rt.as_str(), "garbage"] {
+        let body = app.introspect(resource_server, token).json().await;
         assert_eq!(body, json!({ "active": false }));
     }
 }
@@ -552,14 +439,9 @@ async fn introspection_needs_a_client_and_reports_state(backend: Backend) {
 async fn discovery_documents(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let grant = password_grant(&app, "ada@example.com").await;
+    let grant = app.token_pair("ada@example.com").await;
     let kid = jwt_part(grant["access_token"].as_str().unwrap(), 0)["kid"].clone();
-    let r = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.jwks().await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["cache-control"]
         .to_str()
@@ -574,9 +456,7 @@ async fn discovery_documents(backend: Backend) {
         assert_eq!(k["alg"], "EdDSA");
         assert!(k.get("d").is_none(), "no private parts");
     }
-    let meta = app
-        .get_json("/.well-known/oauth-authorization-server")
-        .await;
+    let meta = app.oauth_metadata().json().await;
     assert_eq!(
         meta["issuer"],
         jwt_part(grant["access_token"].as_str().unwrap(), 1)["iss"]
@@ -600,17 +480,8 @@ async fn cookie_transport_sets_scoped_cookies_and_needs_csrf(backend: Backend) {
     .await;
     app.create_user("ada@example.com").await;
     let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "ada@example.com"),
-            ("password", PASSWORD),
-            ("transport", "cookie"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .grant_password_with("ada@example.com", PASSWORD, &[("transport", "cookie")])
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let at_line = set_cookie(r.headers(), "__Host-tessera_at")
         .expect("access cookie")
@@ -632,48 +503,25 @@ async fn cookie_transport_sets_scoped_cookies_and_needs_csrf(backend: Backend) {
     let at_cookie = format!("__Host-tessera_at={}", cookie_value(&at_line));
     let rt_cookie = format!("__Secure-tessera_rt={}", cookie_value(&rt_line));
 
-    let r = app.get_with_cookie("/v1/check", &at_cookie).await;
+    let r = app.check(Auth::Cookie(&at_cookie)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["x-auth-method"], "access_token");
     // Unsafe requests with the access-token cookie follow the CSRF rule.
-    let r = app
-        .client
-        .delete(app.url("/v1/sessions?scope=others"))
-        .header("cookie", &at_cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_other_sessions(Auth::Cookie(&at_cookie)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = app
-        .client
-        .delete(app.url("/v1/sessions?scope=others"))
-        .header("cookie", &at_cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+        .revoke_other_sessions(Auth::Cookie(&at_cookie))
+        .csrf(&csrf)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
-    let cookie_refresh = |token: Option<&str>| {
-        let mut rb = app
-            .client
-            .post(app.url("/v1/token"))
-            .header("cookie", &rt_cookie)
-            .form(&[("grant_type", "refresh_token"), ("transport", "cookie")]);
-        if let Some(t) = token {
-            rb = rb.header("x-csrf-token", t);
-        }
-        rb.send()
-    };
+    let cookie_refresh = || app.grant_refresh_by_cookie(&rt_cookie, Some("cookie"));
+    assert_eq!(cookie_refresh().status().await, StatusCode::FORBIDDEN);
     assert_eq!(
-        cookie_refresh(None).await.unwrap().status(),
+        cookie_refresh().csrf("forged").status().await,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(
-        cookie_refresh(Some("forged")).await.unwrap().status(),
-        StatusCode::FORBIDDEN
-    );
-    let r = cookie_refresh(Some(&csrf)).await.unwrap();
+    let r = cookie_refresh().csrf(&csrf).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -685,40 +533,26 @@ async fn cookie_transport_sets_scoped_cookies_and_needs_csrf(backend: Backend) {
 async fn key_rotation_keeps_old_tokens_valid(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let old = password_grant(&app, "ada@example.com").await;
+    let old = app.token_pair("ada@example.com").await;
     let old_at = old["access_token"].as_str().unwrap();
     let old_kid = jwt_part(old_at, 0)["kid"].clone();
     tessera_engine::keys::rotate(&app.state, true)
         .await
         .unwrap();
-    let new = password_grant(&app, "ada@example.com").await;
+    let new = app.token_pair("ada@example.com").await;
     let new_kid = jwt_part(new["access_token"].as_str().unwrap(), 0)["kid"].clone();
     assert_ne!(old_kid, new_kid, "the pre-published next key signs now");
     assert_eq!(
-        app.get_with_bearer("/v1/check", old_at).await.status(),
+        app.check(Auth::Bearer(old_at)).await.status(),
         StatusCode::OK,
         "retired key still verifies"
     );
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let kids: Vec<&Value> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| &k["kid"])
-        .collect();
-    assert!(kids.contains(&&old_kid) && kids.contains(&&new_kid));
+    let kids = app.jwks_kids().await;
+    assert!(kids.iter().any(|k| *k == old_kid) && kids.iter().any(|k| *k == new_kid));
     assert_eq!(kids.len(), 3, "retired, current and a new next");
     app.clock.advance(Duration::minutes(6));
     assert_eq!(
-        app.get_with_bearer("/v1/check", old_at).await.status(),
+        app.check(Auth::Bearer(old_at)).await.status(),
         StatusCode::UNAUTHORIZED,
         "expired"
     );
@@ -727,7 +561,7 @@ async fn key_rotation_keeps_old_tokens_valid(backend: Backend) {
 async fn expired_and_forged_tokens_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let grant = password_grant(&app, "ada@example.com").await;
+    let grant = app.token_pair("ada@example.com").await;
     let at = grant["access_token"].as_str().unwrap();
     let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
     let mut claims = jwt_part(at, 1);
@@ -746,12 +580,12 @@ async fn expired_and_forged_tokens_are_refused(backend: Backend) {
         "eyJ.garbage.x",
         oversize.as_str(),
     ] {
-        let r = app.get_with_bearer("/v1/check", token).await;
+        let r = app.check(Auth::Bearer(token)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     app.clock.advance(Duration::seconds(300 + 31));
     assert_eq!(
-        app.get_with_bearer("/v1/check", at).await.status(),
+        app.check(Auth::Bearer(at)).await.status(),
         StatusCode::UNAUTHORIZED,
         "past exp + leeway"
     );

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_with, Backend, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, Auth, Backend, PASSWORD};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -17,12 +17,7 @@ on_every_backend!(
 
 async fn sign_up_returns_the_account(backend: Backend) {
     let app = spawn_app(backend).await;
-    let r = app
-        .post_json(
-            "/v1/users",
-            &json!({ "email": "  Ada@Example.com ", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_up("  Ada@Example.com ", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let body: Value = r.json().await.unwrap();
@@ -35,12 +30,7 @@ async fn sign_up_returns_the_account(backend: Backend) {
 async fn duplicate_email_is_a_conflict_whatever_the_case(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada@example.com").await;
-    let r = app
-        .post_json(
-            "/v1/users",
-            &json!({ "email": "ADA@example.COM", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_up("ADA@example.COM", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "conflict");
@@ -55,12 +45,7 @@ async fn weak_passwords_are_refused(backend: Backend) {
         "Trustno1",
         &"x".repeat(129),
     ] {
-        let r = app
-            .post_json(
-                "/v1/users",
-                &json!({ "email": "ada@example.com", "password": password }),
-            )
-            .await;
+        let r = app.sign_up("ada@example.com", password).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{password:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request");
@@ -73,12 +58,7 @@ async fn weak_passwords_are_refused(backend: Backend) {
         );
     }
     // Eight characters counted as Unicode scalar values, not bytes: 8 emoji pass.
-    let r = app
-        .post_json(
-            "/v1/users",
-            &json!({ "email": "emoji@example.com", "password": "🔑🗝🔒🔓🛡🧩🎲🎯" }),
-        )
-        .await;
+    let r = app.sign_up("emoji@example.com", "🔑🗝🔒🔓🛡🧩🎲🎯").await;
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
@@ -92,12 +72,7 @@ async fn common_repeated_and_own_email_passwords_are_refused(backend: Backend) {
         ("ADA.LOVELACE@example.com", "email"),
         ("ada.lovelace", "email"),
     ] {
-        let r = app
-            .post_json(
-                "/v1/users",
-                &json!({ "email": "ada.lovelace@example.com", "password": password }),
-            )
-            .await;
+        let r = app.sign_up("ada.lovelace@example.com", password).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{password:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request");
@@ -112,13 +87,8 @@ async fn a_new_password_may_not_be_the_email(backend: Backend) {
     let (token, _) = app.login_body("ada@example.com").await;
     for new_password in ["ada@example.com", "Password1!"] {
         let r = app
-            .client
-            .post(app.url("/v1/password"))
-            .bearer_auth(&token)
-            .json(&json!({ "current_password": PASSWORD, "new_password": new_password }))
-            .send()
-            .await
-            .unwrap();
+            .change_password(Auth::Bearer(&token), PASSWORD, new_password)
+            .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{new_password:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request");
@@ -129,22 +99,12 @@ async fn bad_emails_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let long = format!("a@{}.com", "d".repeat(260));
     for email in ["", "no-at-sign", "a@", "@b.c", "a b@c.d", long.as_str()] {
-        let r = app
-            .post_json(
-                "/v1/users",
-                &json!({ "email": email, "password": PASSWORD }),
-            )
-            .await;
+        let r = app.sign_up(email, PASSWORD).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{email:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request");
     }
-    let r = app
-        .post_json(
-            "/v1/users",
-            &json!({ "email": "jörg@bücher.de", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_up("jörg@bücher.de", PASSWORD).await;
     assert_eq!(
         r.status(),
         StatusCode::CREATED,
@@ -162,12 +122,7 @@ async fn invisible_characters_in_emails_are_refused(backend: Backend) {
         "\u{202E}ada@example.com",
         "ada@exam\u{2066}ple.com",
     ] {
-        let r = app
-            .post_json(
-                "/v1/users",
-                &json!({ "email": email, "password": PASSWORD }),
-            )
-            .await;
+        let r = app.sign_up(email, PASSWORD).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{email:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request");
@@ -180,12 +135,7 @@ async fn invisible_characters_in_emails_are_refused(backend: Backend) {
 
 async fn sign_up_can_be_disabled(backend: Backend) {
     let app = spawn_app_with(backend, "[signup]\nenabled = false").await;
-    let r = app
-        .post_json(
-            "/v1/users",
-            &json!({ "email": "ada@example.com", "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_up("ada@example.com", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "forbidden");

@@ -3,8 +3,8 @@
 //! is tested. A missing proxy binary skips its test with a message, except under `CI`, where it
 //! fails (`.ci/run` installs the proxies).
 
-#[allow(dead_code, unused_macros)]
-#[path = "../api/helpers.rs"]
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "../api/helpers/mod.rs"]
 mod helpers;
 
 mod caddy;

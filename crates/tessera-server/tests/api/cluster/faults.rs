@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tessera_core::SessionId;
 
 use super::support::{
@@ -12,16 +12,10 @@ use super::support::{
 };
 use super::{propagated, propagated_within, session_of};
 use crate::helpers::{TestApp, PASSWORD};
-use crate::tokens::password_grant;
 
 /// A login attempt with a wrong password, answered without a 5xx.
 async fn failed_login(app: &TestApp, email: &str) -> reqwest::Response {
-    let r = app
-        .post_json(
-            "/v1/session",
-            &json!({ "email": email, "password": "not the password" }),
-        )
-        .await;
+    let r = app.login(email, "not the password").await;
     assert!(
         !r.status().is_server_error(),
         "failed login: {}",
@@ -47,7 +41,7 @@ async fn redis_outage_degrades_and_the_restart_resyncs_revocations() {
     let email = unique_email();
     a.create_user(&email).await;
     let (session_token, _) = a.login_body(&email).await;
-    let grant = password_grant(&a, &email).await;
+    let grant = a.token_pair(&email).await;
     let tss = Credential::Bearer(session_token);
     let jwt = Credential::Bearer(str_of(&grant, "access_token").to_owned());
     for credential in [&tss, &jwt] {
@@ -126,8 +120,7 @@ async fn redis_outage_degrades_and_the_restart_resyncs_revocations() {
     })
     .await;
     println!("redis restart: A's publisher usable again {took:?} later");
-    let again =
-        Credential::Bearer(str_of(&password_grant(&a, &email).await, "access_token").to_owned());
+    let again = Credential::Bearer(str_of(&a.token_pair(&email).await, "access_token").to_owned());
     assert_eq!(check(&b, &again).await, StatusCode::OK);
     let session = session_of(&a, &again).await;
     logout(&a, &again, None).await;
@@ -168,27 +161,12 @@ async fn postgres_outage_is_unready_then_recovers_by_itself() {
     }
 
     // Logins cannot work without the store: 503 `unavailable`, never another 5xx or a 401.
-    let r = a
-        .post_json(
-            "/v1/session",
-            &json!({ "email": email, "password": PASSWORD }),
-        )
-        .await;
+    let r = a.login(&email, PASSWORD).await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "unavailable", "{body}");
-    let r = b
-        .client
-        .post(b.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", email.as_str()),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = b.grant_password(&email, PASSWORD).await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -211,7 +189,7 @@ async fn postgres_outage_is_unready_then_recovers_by_itself() {
         "postgres back: feeds reconnected {took:?} later ({:?} after the restore)",
         restored.elapsed()
     );
-    let grant = password_grant(&a, &email).await;
+    let grant = a.token_pair(&email).await;
     let jwt = Credential::Bearer(str_of(&grant, "access_token").to_owned());
     assert_eq!(check(&b, &jwt).await, StatusCode::OK);
     let session = session_of(&a, &jwt).await;

@@ -17,8 +17,7 @@ use tessera_core::SessionId;
 use tessera_engine::tokens::is_revoked;
 use uuid::Uuid;
 
-use crate::helpers::TestApp;
-use crate::tokens::password_grant;
+use crate::helpers::{Auth, TestApp};
 use support::{
     cache_toml, check, logout, redis_available, refresh, refused_within, spawn_pair, str_of,
     unique_email, wait_status, Credential, PgDatabase, PATIENCE, RECONNECT_PATIENCE, SHARED_REDIS,
@@ -88,12 +87,7 @@ impl Cluster {
 
 /// The session behind `credential`, as `app` sees it.
 async fn session_of(app: &TestApp, credential: &Credential) -> SessionId {
-    let request = app.client.get(app.url("/v1/check"));
-    let request = match credential {
-        Credential::Cookie(cookie) => request.header("cookie", cookie),
-        Credential::Bearer(token) => request.bearer_auth(token),
-    };
-    let r = request.send().await.unwrap();
+    let r = app.check(credential.auth()).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     SessionId(Uuid::parse_str(str_of(&body, "session_id")).unwrap())
@@ -130,7 +124,7 @@ async fn login_on_a_works_on_b_and_logout_propagates(feed: Feed) {
     a.create_user(&email).await;
     let (cookie, csrf, _) = a.login_cookie(&email).await;
     let (session_token, _) = a.login_body(&email).await;
-    let grant = password_grant(a, &email).await;
+    let grant = a.token_pair(&email).await;
     let credentials = [
         ("cookie", Credential::Cookie(cookie.clone()), Some(csrf)),
         ("tss_ token", Credential::Bearer(session_token), None),
@@ -150,7 +144,7 @@ async fn login_on_a_works_on_b_and_logout_propagates(feed: Feed) {
         sessions.push(session_of(b, credential).await);
     }
     let me: Value = b
-        .get_with_cookie("/v1/session", &cookie)
+        .get_session(Auth::Cookie(&cookie))
         .await
         .json()
         .await
@@ -175,7 +169,7 @@ async fn refresh_reuse_on_b_revokes_what_a_issued(feed: Feed) {
     let (a, b) = (&cluster.a, &cluster.b);
     let email = unique_email();
     a.create_user(&email).await;
-    let first = password_grant(a, &email).await;
+    let first = a.token_pair(&email).await;
     let spent = str_of(&first, "refresh_token");
     let (status, latest) = refresh(a, spent).await;
     assert_eq!(status, StatusCode::OK, "{latest}");
@@ -209,14 +203,9 @@ async fn race(
     let mut tasks = Vec::new();
     for _ in 0..per_instance {
         for app in [a, b] {
-            let (client, url, token) = (app.client.clone(), app.url("/v1/token"), token.to_owned());
+            let refresh = app.grant_refresh(token);
             tasks.push(tokio::spawn(async move {
-                let r = client
-                    .post(url)
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
-                    .send()
-                    .await
-                    .unwrap();
+                let r = refresh.await;
                 (r.status(), r.json::<Value>().await.unwrap())
             }));
         }
@@ -238,7 +227,7 @@ async fn concurrent_refreshes_on_both_instances_within_grace_share_one_successor
     let (a, b) = (&cluster.a, &cluster.b);
     let email = unique_email();
     a.create_user(&email).await;
-    let grant = password_grant(a, &email).await;
+    let grant = a.token_pair(&email).await;
     let results = race(a, b, str_of(&grant, "refresh_token"), 50).await;
     for (status, body) in &results {
         assert_eq!(*status, StatusCode::OK, "all within grace: {body}");
@@ -274,7 +263,7 @@ async fn concurrent_refreshes_on_both_instances_without_grace_mint_one_successor
     let (a, b) = (&cluster.a, &cluster.b);
     let email = unique_email();
     a.create_user(&email).await;
-    let grant = password_grant(a, &email).await;
+    let grant = a.token_pair(&email).await;
     let session = session_of(
         a,
         &Credential::Bearer(str_of(&grant, "access_token").to_owned()),
@@ -349,7 +338,7 @@ async fn sqlite_polling_feed_carries_a_logout_to_the_other_instance() {
     let email = unique_email();
     a.create_user(&email).await;
     let (session_token, _) = a.login_body(&email).await;
-    let grant = password_grant(&a, &email).await;
+    let grant = a.token_pair(&email).await;
     let credentials = [
         ("tss_ token", Credential::Bearer(session_token)),
         (

@@ -15,7 +15,7 @@ use sqlx::{Connection, PgConnection};
 use tessera_core::TestClock;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_instance, TestApp};
+use crate::helpers::{spawn_instance, Auth, TestApp};
 
 /// How long something that should take milliseconds may take on a loaded machine.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -316,14 +316,18 @@ pub enum Credential {
     Bearer(String),
 }
 
+impl Credential {
+    pub fn auth(&self) -> Auth<'_> {
+        match self {
+            Self::Cookie(cookie) => Auth::Cookie(cookie),
+            Self::Bearer(token) => Auth::Bearer(token),
+        }
+    }
+}
+
 /// `GET /v1/check` with `credential`.
 pub async fn check(app: &TestApp, credential: &Credential) -> StatusCode {
-    let request = app.client.get(app.url("/v1/check"));
-    let request = match credential {
-        Credential::Cookie(cookie) => request.header("cookie", cookie),
-        Credential::Bearer(token) => request.bearer_auth(token),
-    };
-    request.send().await.unwrap().status()
+    app.check(credential.auth()).status().await
 }
 
 /// Polls until `app` refuses `credential`; returns how long that took.
@@ -345,7 +349,7 @@ pub async fn refused_within(
 
 /// `GET /readyz`: status and body.
 pub async fn readyz(app: &TestApp) -> (StatusCode, Value) {
-    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let r = app.readyz().await;
     (r.status(), r.json().await.unwrap())
 }
 
@@ -364,27 +368,18 @@ pub async fn wait_status(apps: &[&TestApp], status: &str, within: Duration) -> D
 
 /// `grant_type=refresh_token` on `app`.
 pub async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    let r = app
-        .client
-        .post(app.url("/v1/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
+    let r = app.grant_refresh(token).await;
     (r.status(), r.json().await.unwrap())
 }
 
 /// `DELETE /v1/session` on `app` with `credential` (and the CSRF token a cookie needs).
 pub async fn logout(app: &TestApp, credential: &Credential, csrf: Option<&str>) {
-    let request = app.client.delete(app.url("/v1/session"));
+    let request = app.logout(credential.auth());
     let request = match credential {
-        Credential::Cookie(cookie) => request.header("cookie", cookie).header(
-            "x-csrf-token",
-            csrf.expect("a cookie logout needs the CSRF token"),
-        ),
-        Credential::Bearer(token) => request.bearer_auth(token),
+        Credential::Cookie(_) => request.csrf(csrf.expect("a cookie logout needs the CSRF token")),
+        Credential::Bearer(_) => request,
     };
-    let status = request.send().await.unwrap().status();
+    let status = request.status().await;
     assert_eq!(status, StatusCode::NO_CONTENT, "logout");
 }
 
