@@ -11,7 +11,9 @@ use crate::tokens::TokenSetupError;
 use crate::Engine;
 
 /// How long resource servers may cache the JWKS (`Cache-Control: max-age` of the JWKS and
-/// discovery documents).
+/// discovery documents). A key is published as `next` one rotation before it signs, so this must
+/// stay well below the time between rotations; [`rotate`] refuses to promote a key younger than
+/// twice this.
 pub const JWKS_MAX_AGE_SECS: u64 = 300;
 
 /// How long a `next` key must have been published before it may start signing: two JWKS cache

@@ -52,7 +52,7 @@ fn expected_origin(state: &AppState, req: &Request) -> String {
     if !forwarded::is_check_path(path) {
         return state.web.public_origin.clone();
     }
-    let Ok((_, source)) = crate::routes::check::mode_and_source(req.uri()) else {
+    let Ok((_, source)) = crate::forwarded::mode_and_source(req.uri()) else {
         return state.web.public_origin.clone();
     };
     forwarded::original_url(

@@ -14,6 +14,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Uri};
 use ipnet::IpNet;
 
+use crate::error::ApiError;
+
 /// Where a reverse proxy reports the method of the request it asks `/v1/check` about.
 const METHOD_HEADERS: [&str; 2] = ["x-forwarded-method", "x-original-method"];
 
@@ -176,11 +178,111 @@ fn is_absolute_http(url: &str) -> bool {
     crate::config::public_origin(url).is_some()
 }
 
+/// What a forward-auth caller does with a denial (see `routes::check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Plain,
+    Nginx,
+    Redirecting,
+}
+
+impl Mode {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "nginx" | "ingress-nginx" => Some(Self::Nginx),
+            "traefik" | "caddy" | "envoy" => Some(Self::Redirecting),
+            _ => None,
+        }
+    }
+}
+
+/// The mode named by the path's first segment under `/v1/check`, and what follows it.
+fn path_mode(path: &str) -> Option<(Mode, &str)> {
+    let rest = path.strip_prefix("/v1/check/")?;
+    let (name, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    Mode::parse(name).map(|mode| (mode, tail))
+}
+
+/// The mode a request to `/v1/check…` names, and where the original URL is read from (also
+/// used by the CSRF layer). Under `/v1/check/envoy` (or a sub-path that names no mode, as with
+/// an Envoy `path_prefix` of `/v1/check`) the rest of the path is the original one.
+pub fn mode_and_source(uri: &Uri) -> Result<(Mode, UrlSource<'_>), ApiError> {
+    let path = uri.path();
+    if let Some((mode, tail)) = path_mode(path) {
+        let source = match mode {
+            Mode::Nginx => UrlSource::Original,
+            _ if path.starts_with("/v1/check/envoy") => {
+                UrlSource::PathSuffix(if tail.is_empty() { "/" } else { tail })
+            }
+            _ => UrlSource::Forwarded,
+        };
+        return Ok((mode, source));
+    }
+    if let Some(tail) = path
+        .strip_prefix("/v1/check")
+        .filter(|t| t.starts_with('/'))
+    {
+        return Ok((Mode::Plain, UrlSource::PathSuffix(tail)));
+    }
+    let named = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "mode")
+        .map(|(_, v)| v.into_owned());
+    let Some(name) = named else {
+        return Ok((Mode::Plain, UrlSource::Forwarded));
+    };
+    let mode = Mode::parse(&name).ok_or_else(|| {
+        ApiError::InvalidRequest(
+            "mode: expected nginx, ingress-nginx, traefik, caddy or envoy".into(),
+        )
+    })?;
+    let source = if mode == Mode::Nginx {
+        UrlSource::Original
+    } else {
+        UrlSource::Forwarded
+    };
+    Ok((mode, source))
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn modes_come_from_the_first_segment() {
+        assert_eq!(path_mode("/v1/check/nginx"), Some((Mode::Nginx, "")));
+        assert_eq!(
+            path_mode("/v1/check/envoy/app/x"),
+            Some((Mode::Redirecting, "/app/x"))
+        );
+        assert_eq!(path_mode("/v1/check/app"), None);
+        assert_eq!(path_mode("/v1/check"), None);
+        let source = |uri: &'static str| {
+            let uri: Uri = uri.parse().unwrap();
+            mode_and_source(&uri).map(|(_, s)| format!("{s:?}")).ok()
+        };
+        assert_eq!(
+            source("/v1/check/envoy/a?b").as_deref(),
+            Some("PathSuffix(\"/a\")")
+        );
+        assert_eq!(
+            source("/v1/check/envoy").as_deref(),
+            Some("PathSuffix(\"/\")")
+        );
+        assert_eq!(
+            source("/v1/check/app/a").as_deref(),
+            Some("PathSuffix(\"/app/a\")")
+        );
+        assert_eq!(source("/v1/check/traefik").as_deref(), Some("Forwarded"));
+        assert_eq!(source("/v1/check?mode=caddy").as_deref(), Some("Forwarded"));
+        assert_eq!(source("/v1/check/nginx").as_deref(), Some("Original"));
+        assert_eq!(
+            source("/v1/check?mode=ingress-nginx").as_deref(),
+            Some("Original")
+        );
+        assert_eq!(source("/v1/check?mode=apache"), None);
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -10,10 +10,6 @@ use crate::state::AppState;
 use tessera_engine::grants::GrantType;
 use tessera_engine::keys::{self, JWKS_MAX_AGE_SECS};
 
-/// How long verifiers may cache the JWKS. A key is published as `next` from the rotation
-/// before the one that makes it sign, so this must stay well below the time between rotations
-/// (`tessera keys rotate` refuses to promote a key younger than twice this).
-
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let ring = keys::jwks(&state);
     let mut response = Json(ring.jwks().clone()).into_response();
