@@ -78,19 +78,16 @@ impl ApiError {
     }
 }
 
+/// Validation and store failures mean on the wire what they mean to the engine.
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        Self::InvalidRequest(e.to_string())
+        EngineError::from(e).into()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(what) => Self::Conflict(what),
-            StoreError::Unavailable(source) => Self::Unavailable(Some(source)),
-            corrupt @ StoreError::Corrupt(_) => Self::internal(corrupt),
-        }
+        EngineError::from(e).into()
     }
 }
 
