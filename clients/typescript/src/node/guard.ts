@@ -62,7 +62,7 @@ export class GuardError extends Error {
   }
 }
 
-/** Verified token over 8 KiB are refused by the server too. */
+/** The server refuses tokens over 8 KiB too. */
 const MAX_TOKEN_BYTES = 8 * 1024;
 /** The algorithms Tessera publishes keys for; HS256 keys are never published. */
 const ALGORITHMS = ["EdDSA", "ES256", "RS256"];
@@ -127,7 +127,12 @@ export class TesseraGuard {
         const advertised = new URL(metadata.jwks_uri ?? `${options.issuer}/.well-known/jwks.json`);
         const jwksUri = new URL(advertised.pathname, `${server}/`);
         const guard = new TesseraGuard(options, servers, jwksUri);
-        await guard.#jwks.reload();
+        try {
+          await guard.#jwks.reload();
+        } catch (error) {
+          guard.close();
+          throw error;
+        }
         return guard;
       } catch (error) {
         lastError = `${server}: ${error instanceof Error ? error.message : String(error)}`;
