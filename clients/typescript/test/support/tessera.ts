@@ -74,13 +74,20 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
   const configPath = join(dir, "tessera.toml");
   await writeFile(configPath, text);
 
-  const child: ChildProcess = spawn(tesseraBinary(), ["serve", "--config", configPath], {
+  let binary: string;
+  try {
+    binary = tesseraBinary();
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const child: ChildProcess = spawn(binary, ["serve", "--config", configPath], {
     cwd: dir,
     env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  const url = await new Promise<string>((resolveUrl, reject) => {
+  const started = new Promise<string>((resolveUrl, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       // eslint-disable-next-line no-control-regex
@@ -92,6 +99,14 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
     child.once("exit", (code) => reject(new Error(`tessera exited (${code}) before listening:\n${output}`)));
     child.once("error", reject);
   });
+  let url: string;
+  try {
+    url = await started;
+  } catch (error) {
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
 
   const admin = async (path: string, init: RequestInit = {}) => {
     const response = await fetch(`${url}${path}`, {
