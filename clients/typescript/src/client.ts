@@ -111,6 +111,11 @@ export class TesseraClient extends EventTarget {
     return this.#tabs?.hasLocks ?? false;
   }
 
+  /** Stops listening to the other tabs (the session itself is left alone). */
+  close(): void {
+    this.#tabs?.close();
+  }
+
   get #usesCookies(): boolean {
     return this.mode === "cookie" || (this.mode === "token" && this.transport === "cookie");
   }
