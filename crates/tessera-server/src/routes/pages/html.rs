@@ -35,8 +35,9 @@ impl fmt::Display for Esc<'_> {
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;\
 padding:0 1rem;color:#1d1d1f}h1{font-size:1.5rem}label{display:block;margin:.75rem 0 .25rem}\
-input[type=text],input[type=password]{width:100%;max-width:22rem;padding:.4rem;font:inherit}\
-button{font:inherit;padding:.35rem .9rem;margin-top:.75rem;cursor:pointer}\
+input[type=text],input[type=password]{display:block;box-sizing:border-box;width:100%;\
+max-width:22rem;padding:.4rem;font:inherit}[hidden]{display:none!important}\
+button{font:inherit;padding:.35rem .9rem;margin-top:.75rem;cursor:pointer;white-space:nowrap}\
 .error{color:#a40000;border-left:4px solid #a40000;padding:.25rem .75rem}\
 .notice{color:#0b5a1b;border-left:4px solid #0b5a1b;padding:.25rem .75rem}\
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem;\
