@@ -168,8 +168,7 @@ async fn every_command_works_on_a_store_a_running_server_shares() {
         client
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("{name} in {client}"))
+            .map_or_else(|| panic!("{name} in {client}"), str::to_owned)
     };
     let (id, secret) = (field("client_id"), field("client_secret"));
     let listed = succeeded(&tessera(&db, &["clients", "list"], ""));
