@@ -9,6 +9,7 @@ use crate::on_every_backend;
 on_every_backend!(
     admin_auth_is_key_only,
     admin_lock_ends_everything,
+    admin_lock_ends_access_and_refresh_tokens,
     admin_events_and_clients
 );
 
@@ -60,6 +61,39 @@ async fn admin_auth_is_key_only(backend: Backend) {
         .admin_user(ADMIN, &uuid::Uuid::new_v4().to_string())
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// The token half of a lock: the access token dies at once (no wait for its expiry) and the
+/// refresh token cannot mint a new one, also after an unlock.
+async fn admin_lock_ends_access_and_refresh_tokens(backend: Backend) {
+    let app = admin_app(backend).await;
+    let user = app.create_user("ada@example.com").await;
+    let id = user["id"].as_str().unwrap();
+    let grant = app.token_pair("ada@example.com").await;
+    let access = grant["access_token"].as_str().unwrap();
+    let refresh = grant["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.check(Auth::Bearer(access)).await.status(),
+        StatusCode::OK
+    );
+
+    let r = app.admin_set_locked(ADMIN, id, true).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.check(Auth::Bearer(access)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app.grant_refresh(refresh).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+
+    let r = app.admin_set_locked(ADMIN, id, false).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.grant_refresh(refresh).await.status(),
+        StatusCode::BAD_REQUEST,
+        "an unlock does not revive the ended family"
+    );
 }
 
 async fn admin_lock_ends_everything(backend: Backend) {
