@@ -8,6 +8,7 @@
 
 mod faults;
 pub mod support;
+mod writes;
 
 use std::time::{Duration, Instant};
 

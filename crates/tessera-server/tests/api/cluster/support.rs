@@ -89,6 +89,18 @@ impl PgDatabase {
         let _ = admin.close().await;
     }
 
+    /// Runs `sql` (several statements allowed) on the test database itself.
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = admin_connection(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.name));
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = conn.close().await;
+    }
+
     /// A single value from the test database itself.
     pub async fn scalar(&self, sql: &str) -> i64 {
         let mut conn = admin_connection(&self.url)
