@@ -93,6 +93,9 @@ pub trait MailOutbox: Send + Sync {
         -> StoreResult<bool>;
     /// Rows not sent and not given up on.
     async fn pending_mail(&self) -> StoreResult<u64>;
+    /// Up to `limit` rows still in the outbox (pending or given up on), oldest first: for
+    /// operators and tests.
+    async fn list_mail(&self, limit: u32) -> StoreResult<Vec<OutboxMail>>;
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ mod connections;
 mod cookie_header;
 mod cookie_refresh;
 mod csrf;
+mod email;
 mod errors;
 mod forward_auth;
 mod ops;

@@ -233,6 +233,11 @@ pub async fn outbox_claim_lease_retry_finish(store: Arc<dyn Store>) {
     assert_eq!(reclaimed[0].id, first.id);
     assert_eq!(reclaimed[0].attempts, 3);
 
+    let listed = store.list_mail(10).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, first.id);
+    assert_eq!(listed[0].attempts, 3);
+    assert_eq!(listed[1].id, later.id);
     assert!(store.finish_mail(first.id).await.expect("finish"));
     assert!(!store.finish_mail(first.id).await.expect("finish again"));
     assert!(store

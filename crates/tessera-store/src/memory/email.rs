@@ -150,6 +150,13 @@ impl MailOutbox for MemoryStore {
         }))
     }
 
+    async fn list_mail(&self, limit: u32) -> StoreResult<Vec<OutboxMail>> {
+        let mut all: Vec<OutboxMail> = self.read().outbox.values().cloned().collect();
+        all.sort_by_key(|m| (m.created_at, m.id));
+        all.truncate(limit as usize);
+        Ok(all)
+    }
+
     async fn pending_mail(&self) -> StoreResult<u64> {
         Ok(self
             .read()

@@ -178,6 +178,13 @@ impl<D: Dialect> MailOutbox for SqlStore<D> {
         Ok(self.update(stmt).await? == 1)
     }
 
+    async fn list_mail(&self, limit: u32) -> StoreResult<Vec<OutboxMail>> {
+        let sql =
+            format!("SELECT {OUTBOX_COLUMNS} FROM mail_outbox ORDER BY created_at, id LIMIT $1");
+        self.find_all(Stmt::new(sql).bind(i64::from(limit)), rows::outbox_mail)
+            .await
+    }
+
     async fn pending_mail(&self) -> StoreResult<u64> {
         let stmt = Stmt::new("SELECT COUNT(*) AS n FROM mail_outbox WHERE failed_at IS NULL");
         let n: i64 = self.find_one(stmt, |row| row.get("n")).await?;

@@ -5,6 +5,7 @@
 mod admin;
 mod api;
 mod call;
+pub mod email;
 mod pages;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use tokio::sync::oneshot;
 
 pub use admin::{admin_toml, ADMIN, ADMIN_KEY};
 pub use call::{Auth, Call};
+pub use email::SmtpSink;
 pub use pages::input_value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
