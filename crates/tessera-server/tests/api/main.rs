@@ -10,6 +10,7 @@ mod cookie_header;
 mod cookie_refresh;
 mod csrf;
 mod email;
+mod email_pages;
 mod errors;
 mod forward_auth;
 mod ops;
