@@ -56,7 +56,7 @@ fn de_alg<'de, D: Deserializer<'de>>(d: D) -> Result<Alg, D::Error> {
         .map_err(|_| serde::de::Error::custom("must be one of EdDSA, ES256, RS256, HS256"))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -243,26 +243,6 @@ impl Default for RevocationsConfig {
     fn default() -> Self {
         Self {
             max_subscribers: 1000,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            store: StoreConfig::default(),
-            cache: CacheConfig::default(),
-            session: SessionConfig::default(),
-            cookie: CookieConfig::default(),
-            token: TokenConfig::default(),
-            signup: SignupConfig::default(),
-            admin: AdminConfig::default(),
-            password: PasswordConfig::default(),
-            limits: Limits::default(),
-            keys: KeysConfig::default(),
-            revocations: RevocationsConfig::default(),
-            email: EmailConfig::default(),
         }
     }
 }

@@ -145,10 +145,10 @@ async fn prepare(engine: &Engine, mail: &OutboxMail) -> Result<Option<Rendered>,
     let user: Option<User> = match mail.kind {
         // Named by address only: the request did not look the account up.
         MailKind::PasswordReset | MailKind::VerifyEmail => {
-            store.user_by_email(to).await.map_err(transient)?
+            store.user_by_email(to).await.map_err(|e| transient(&e))?
         }
         _ => match mail.user_id {
-            Some(id) => store.user_by_id(id).await.map_err(transient)?,
+            Some(id) => store.user_by_id(id).await.map_err(|e| transient(&e))?,
             None => None,
         },
     };
@@ -202,7 +202,7 @@ async fn prepare(engine: &Engine, mail: &OutboxMail) -> Result<Option<Rendered>,
         })
 }
 
-fn transient(err: StoreError) -> SendError {
+fn transient(err: &StoreError) -> SendError {
     SendError {
         permanent: false,
         text: err.to_string(),

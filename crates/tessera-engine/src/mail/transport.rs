@@ -55,23 +55,20 @@ impl Transport {
             .from
             .parse()
             .map_err(|_| TransportSetupError::From)?;
-        let transport = match &settings.smtp_url {
-            Some(url) => {
-                let timeout = settings.timeout.unsigned_abs();
-                let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                    .map_err(|_| TransportSetupError::SmtpUrl)?
-                    .timeout(Some(timeout))
-                    .build();
-                Self::Smtp(smtp)
-            }
-            None => {
-                let dir = settings.dir.clone();
-                create_private_dir(&dir).map_err(|source| TransportSetupError::Dir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-                Self::Directory(dir)
-            }
+        let transport = if let Some(url) = &settings.smtp_url {
+            let timeout = settings.timeout.unsigned_abs();
+            let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                .map_err(|_| TransportSetupError::SmtpUrl)?
+                .timeout(Some(timeout))
+                .build();
+            Self::Smtp(smtp)
+        } else {
+            let dir = settings.dir.clone();
+            create_private_dir(&dir).map_err(|source| TransportSetupError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            Self::Directory(dir)
         };
         Ok((transport, from))
     }
