@@ -18,11 +18,6 @@ pub enum TransportSetupError {
     SmtpUrl,
     #[error("email.from is not a mailbox like `Name <address@example.com>`")]
     From,
-    #[error("cannot create the mail directory {path}: {source}")]
-    Dir {
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 /// A failed attempt: whether retrying can help, and a description safe to log and store
@@ -63,12 +58,9 @@ impl Transport {
                 .build();
             Self::Smtp(smtp)
         } else {
-            let dir = settings.dir.clone();
-            create_private_dir(&dir).map_err(|source| TransportSetupError::Dir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-            Self::Directory(dir)
+            // Created with the first mail: a start that never sends one (the CLI) leaves no
+            // directory behind.
+            Self::Directory(settings.dir.clone())
         };
         Ok((transport, from))
     }
@@ -113,17 +105,20 @@ impl Transport {
                     uuid::Uuid::new_v4().simple()
                 ));
                 let bytes = message.formatted();
-                let written = path.clone();
-                tokio::task::spawn_blocking(move || write_private(&written, &bytes))
-                    .await
-                    .map_err(|e| SendError {
-                        permanent: false,
-                        text: e.to_string(),
-                    })?
-                    .map_err(|e| SendError {
-                        permanent: false,
-                        text: format!("cannot write {}: {e}", path.display()),
-                    })?;
+                let (written, dir) = (path.clone(), dir.clone());
+                tokio::task::spawn_blocking(move || {
+                    create_private_dir(&dir)?;
+                    write_private(&written, &bytes)
+                })
+                .await
+                .map_err(|e| SendError {
+                    permanent: false,
+                    text: e.to_string(),
+                })?
+                .map_err(|e| SendError {
+                    permanent: false,
+                    text: format!("cannot write {}: {e}", path.display()),
+                })?;
                 // The file holds the link; the log names only the file.
                 tracing::info!(kind, file = %path.display(), "no SMTP server configured: mail written to a file");
                 Ok(())
