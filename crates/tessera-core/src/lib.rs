@@ -8,6 +8,7 @@ pub mod clock;
 mod common_passwords;
 pub mod credential;
 pub mod error;
+pub mod mail;
 pub mod model;
 pub mod password;
 pub mod secret;
@@ -19,6 +20,7 @@ pub mod types;
 pub use clock::{Clock, SystemClock, TestClock};
 pub use credential::Presented;
 pub use error::{StoreError, ValidationError};
+pub use mail::{EmailToken, EmailTokenPurpose, MailKind, OutboxMail};
 pub use model::{
     AuditEvent, Client, KeyState, NewAuditEvent, RefreshToken, Session, SessionKind,
     SigningKeyRecord, User,

@@ -19,6 +19,8 @@ pub struct User {
     /// PHC string (`$argon2id$v=19$m=…`). Never serialised into a response.
     pub password_hash: String,
     pub locked: bool,
+    /// When the owner proved the address (a link sent to it was used); `None`: not yet.
+    pub email_verified_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -1,5 +1,5 @@
-//! Bearer secrets: session tokens (`tss_`), refresh tokens (`tsr_`), client secrets (`tsc_`) and
-//! admin keys (`tsa_`).
+//! Bearer secrets: session tokens (`tss_`), refresh tokens (`tsr_`), client secrets (`tsc_`),
+//! admin keys (`tsa_`) and the tokens in links sent by mail (`tse_`).
 //!
 //! Each is a prefix plus 43 base64url characters encoding 256 bits from the OS RNG. Only the
 //! SHA-256 of the whole string is stored: for a 256-bit random secret a fast hash is enough
@@ -24,6 +24,8 @@ pub enum TokenKind {
     Refresh,
     ClientSecret,
     AdminKey,
+    /// The token in a link sent by mail (verification, password reset, change of address).
+    EmailLink,
 }
 
 impl TokenKind {
@@ -33,6 +35,7 @@ impl TokenKind {
             Self::Refresh => "tsr_",
             Self::ClientSecret => "tsc_",
             Self::AdminKey => "tsa_",
+            Self::EmailLink => "tse_",
         }
     }
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
+use crate::mail::{EmailToken, EmailTokenPurpose, OutboxMail};
 use crate::model::{
     AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, RefreshToken, Session,
     SigningKeyRecord, SpendOutcome, User,
@@ -30,6 +31,71 @@ pub trait UserStore: Send + Sync {
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
     async fn set_locked(&self, id: UserId, locked: bool, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Marks the address verified at `at` if it still is `email` (a link sent to an address
+    /// proves only that address). Returns false otherwise or for an unknown user.
+    async fn set_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Moves the account to `email`, verified at `at`. [`StoreError::Conflict`] when another
+    /// account has it.
+    async fn set_email(&self, id: UserId, email: &Email, at: OffsetDateTime) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait EmailTokenStore: Send + Sync {
+    /// Stores a new link token and, in the same transaction, invalidates (sets `used_at` to
+    /// `token.created_at`) every unused token of the same user and purpose: only the newest
+    /// link of a kind works.
+    async fn insert_email_token(&self, token: &EmailToken) -> StoreResult<()>;
+    async fn email_token_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<EmailToken>>;
+    /// Spends the token: true for exactly one caller, only while it is unused.
+    async fn spend_email_token(&self, id: uuid::Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Invalidates every unused token of `user` (of `purpose`, or all). Returns how many.
+    async fn invalidate_email_tokens(
+        &self,
+        user: UserId,
+        purpose: Option<EmailTokenPurpose>,
+        at: OffsetDateTime,
+    ) -> StoreResult<u64>;
+    /// Deletes tokens that expired before `before`.
+    async fn sweep_email_tokens(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// The durable outbox: a mail is queued in the request that asks for it and sent by a
+/// background sender, which claims rows under a lease so that several instances never send one
+/// row twice while the lease holds.
+#[async_trait]
+pub trait MailOutbox: Send + Sync {
+    async fn enqueue_mail(&self, mail: &OutboxMail) -> StoreResult<()>;
+    /// Claims up to `limit` rows due at `now` (not failed, `next_attempt_at <= now`, no lease or
+    /// an expired one): sets their lease to `lease_until` and counts an attempt. Concurrent
+    /// claimers get disjoint rows. Oldest due first.
+    async fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMail>>;
+    /// The mail went out (or was not needed): the row is deleted.
+    async fn finish_mail(&self, id: uuid::Uuid) -> StoreResult<bool>;
+    /// Releases the lease and schedules the next attempt.
+    async fn retry_mail(
+        &self,
+        id: uuid::Uuid,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<bool>;
+    /// Gives up on the row; it stays for operators to see.
+    async fn fail_mail(&self, id: uuid::Uuid, at: OffsetDateTime, error: &str)
+        -> StoreResult<bool>;
+    /// Rows not sent and not given up on.
+    async fn pending_mail(&self) -> StoreResult<u64>;
+    /// Up to `limit` rows still in the outbox (pending or given up on), oldest first: for
+    /// operators and tests.
+    async fn list_mail(&self, limit: u32) -> StoreResult<Vec<OutboxMail>>;
 }
 
 #[async_trait]
@@ -144,6 +210,8 @@ pub trait Store:
     + KeyStore
     + ClientStore
     + AuditLog
+    + EmailTokenStore
+    + MailOutbox
     + std::fmt::Debug
     + Send
     + Sync

@@ -4,17 +4,68 @@ use serde_json::json;
 use tessera_core::password::Verification;
 use tessera_core::throttle::ThrottleKey;
 use tessera_core::types::Password;
-use tessera_core::{Email, SecretToken, Session, SessionKind, User, UserId};
+use tessera_core::{
+    Email, EmailTokenPurpose, MailKind, SecretToken, Session, SessionKind, User, UserId,
+};
 
 use crate::error::EngineError;
 use crate::grants::{self, Grant};
 use crate::throttle::reserve_all;
 use crate::{sessions, AuditKind, Caller, Engine, Principal};
 
+/// What a sign-up answers.
+#[derive(Debug)]
+pub enum SignUp {
+    /// The account exists now (the ordinary sign-up; `signup.enumeration_safe` off).
+    Created(User),
+    /// Enumeration-safe sign-up: the same answer for a new and a taken address. A new account
+    /// was created and mailed a verification link, or the owner of the taken address was told
+    /// someone tried to register it.
+    Accepted,
+}
+
+/// A sign-up over the network: [`create_user`], or with `signup.enumeration_safe` the same
+/// answer and the same work (throttles, policy, one password hash) for a taken address.
+pub async fn sign_up(
+    engine: &Engine,
+    email: &str,
+    password: &str,
+    caller: &Caller,
+) -> Result<SignUp, EngineError> {
+    if !engine.settings.email.enumeration_safe {
+        return create_user(engine, email, password, Some(caller))
+            .await
+            .map(SignUp::Created);
+    }
+    reserve_signup(engine, caller).await?;
+    let email = Email::parse(email)?;
+    let password = Password::new(password, &engine.settings.password_policy, &email)?;
+    let existing = engine.store.user_by_email(&email).await?;
+    let hash = engine
+        .hashing
+        .run_account_change(move |hasher| hasher.hash(&password))
+        .await?;
+    let owner = match existing {
+        Some(owner) => Some(owner.id),
+        None => match insert_user(engine, email.clone(), hash, Some(caller)).await {
+            Ok(_) => None,
+            Err(EngineError::Conflict(_)) => {
+                engine.store.user_by_email(&email).await?.map(|u| u.id)
+            }
+            Err(other) => return Err(other),
+        },
+    };
+    if let Some(owner) = owner {
+        crate::mail::enqueue(engine, MailKind::SignupExists, Some(owner), email, None).await?;
+    }
+    Ok(SignUp::Accepted)
+}
+
 /// Creates an account. Sign-ups over the network are throttled per client address and for
 /// everyone together, counted on every attempt; the password is checked against the policy,
 /// and the address for a taken one (which the 409 answer reveals anyway), before any hashing
-/// work.
+/// work. An account made on the server itself (`caller` is `None`: the CLI) counts as
+/// verified; one made over the network is sent a verification link unless that is off.
 pub async fn create_user(
     engine: &Engine,
     email: &str,
@@ -33,12 +84,24 @@ pub async fn create_user(
         .hashing
         .run_account_change(move |hasher| hasher.hash(&password))
         .await?;
+    insert_user(engine, email, hash, caller).await
+}
+
+/// Stores a new account with its password hash, audits it and, for a network sign-up, queues
+/// the verification mail.
+async fn insert_user(
+    engine: &Engine,
+    email: Email,
+    hash: String,
+    caller: Option<&Caller>,
+) -> Result<User, EngineError> {
     let now = engine.clock.now();
     let user = User {
         id: UserId::random(),
         email,
         password_hash: hash,
         locked: false,
+        email_verified_at: caller.is_none().then_some(now),
         created_at: now,
         updated_at: now,
     };
@@ -56,6 +119,9 @@ pub async fn create_user(
             json!({}),
         )
         .await;
+    if caller.is_some() {
+        crate::verification::send_verification(engine, user.id, &user.email).await?;
+    }
     Ok(user)
 }
 
@@ -135,6 +201,11 @@ pub async fn change_password(
         .set_password_hash(user_id, &new_hash, now)
         .await?;
     engine.throttles.password_change.reset(&throttle_key).await;
+    // A reset link asked for before the change must not undo it.
+    engine
+        .store
+        .invalidate_email_tokens(user_id, Some(EmailTokenPurpose::Reset), now)
+        .await?;
     let revoked =
         sessions::revoke_all(engine, user_id, Some(current_session), Some(caller)).await?;
     engine

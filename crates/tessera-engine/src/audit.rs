@@ -26,6 +26,18 @@ pub enum AuditKind {
     TokenRevoked,
     ClientCreated,
     ClientDeleted,
+    /// A password-reset mail was asked for (whether or not the address has an account).
+    PasswordResetRequested,
+    /// A password was set through a reset link.
+    PasswordReset,
+    /// An address was proven through a verification link.
+    EmailVerified,
+    /// A change of address was asked for (the current password was checked).
+    EmailChangeRequested,
+    /// The account moved to a new address through a confirmation link.
+    EmailChanged,
+    /// A mail was given up on after permanent refusal or too many attempts.
+    MailFailed,
 }
 
 impl AuditKind {
@@ -47,6 +59,12 @@ impl AuditKind {
             Self::TokenRevoked => "token_revoked",
             Self::ClientCreated => "client_created",
             Self::ClientDeleted => "client_deleted",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerified => "email_verified",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::MailFailed => "mail_failed",
         }
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use crate::audit::AuditKind;
 use crate::caller::Caller;
 use crate::hashing::HashPool;
+use crate::mail::Mailer;
 use crate::session_cache::SessionCache;
 use crate::settings::Settings;
 use crate::stream::RevocationHub;
@@ -64,6 +65,8 @@ pub enum StartError {
     Tokens(#[source] TokenSetupError),
     #[error("cannot start the password-hashing threads: {0}")]
     Hashing(#[source] std::io::Error),
+    #[error("cannot set up mail delivery: {0}")]
+    Mail(#[source] crate::mail::MailSetupError),
 }
 
 /// What the engine runs on besides its settings; tests swap the clock and the hashing cost.
@@ -98,6 +101,8 @@ pub struct Engine {
     pub feed: Arc<dyn tessera_store::RevocationFeed>,
     /// What this instance's revocation-stream subscribers hear; see [`crate::stream`].
     pub revocation_stream: RevocationHub,
+    /// Templates and transport of the outbox sender; see [`crate::mail`].
+    pub mailer: Mailer,
 }
 
 impl Engine {
@@ -140,6 +145,7 @@ impl Engine {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
         let hashing = HashPool::new(hasher, slots).map_err(StartError::Hashing)?;
+        let mailer = Mailer::new(&settings.email).map_err(StartError::Mail)?;
         let revocation_stream = RevocationHub::new(
             settings.max_revocation_subscribers,
             crate::stream::published_kids(&tokens.verifier.ring()),
@@ -155,6 +161,7 @@ impl Engine {
             tokens,
             feed,
             revocation_stream,
+            mailer,
         };
         Ok((engine, events))
     }

@@ -182,6 +182,21 @@ pub async fn login(
     if let Some(account_key) = &account_key {
         engine.throttles.login_per_account.reset(account_key).await;
     }
+    if engine.settings.email.verification == crate::VerificationMode::RequiredBeforeLogin
+        && user.email_verified_at.is_none()
+    {
+        // Told apart from a wrong password only after the password was proven.
+        engine
+            .audit(
+                AuditKind::LoginFailed,
+                Some(user.id),
+                None,
+                Some(caller),
+                json!({ "reason": "email_not_verified" }),
+            )
+            .await;
+        return Err(EngineError::Forbidden("email address not verified"));
+    }
 
     let (session, secret) = open_session(engine, user.id, kind, caller).await?;
     engine

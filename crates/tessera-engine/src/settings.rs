@@ -38,6 +38,78 @@ pub struct Settings {
     pub keys: KeySettings,
     /// The admin API's bearer key; `None`: the admin API is off.
     pub admin_api_key: Option<SecretString>,
+    /// Mail delivery and the flows that send mail.
+    pub email: EmailSettings,
+}
+
+/// Whether an account must prove its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationMode {
+    /// No verification mail at sign-up.
+    Off,
+    /// A verification mail at sign-up; signing in does not wait for it.
+    Optional,
+    /// A verification mail at sign-up; signing in is refused until the address is proven.
+    RequiredBeforeLogin,
+}
+
+/// Mail delivery (`[email]` in the configuration file) and the e-mail flows' rules.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// Where links point: `server.public_url`, never a request header.
+    pub public_url: String,
+    /// Named in every mail.
+    pub product_name: String,
+    /// The `From` mailbox, `Name <addr>` or `addr`.
+    pub from: String,
+    /// `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required` (STARTTLS), with
+    /// optional credentials; `None`: mails are written to `dir` and noted in the log.
+    pub smtp_url: Option<SecretString>,
+    /// Connect and command timeout of one SMTP conversation.
+    pub timeout: Duration,
+    /// Where mails go when no SMTP server is configured (files readable by the owner only).
+    pub dir: PathBuf,
+    /// Templates found here replace the built-in ones of the same name.
+    pub templates_dir: Option<PathBuf>,
+    pub verification: VerificationMode,
+    /// Sign-up answers an existing address exactly like a new one (and mails its owner).
+    pub enumeration_safe: bool,
+    pub verify_ttl: Duration,
+    pub reset_ttl: Duration,
+    pub change_ttl: Duration,
+    /// First retry delay after a failed attempt, doubled per attempt up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Attempts before a mail is given up on.
+    pub max_attempts: u32,
+    /// How often the sender looks for due mail (a mail queued on this instance wakes it at
+    /// once).
+    pub poll_interval: Duration,
+}
+
+impl EmailSettings {
+    /// The defaults of the configuration file, with links to `public_url`.
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            product_name: "Tessera".into(),
+            from: "Tessera <noreply@localhost>".into(),
+            smtp_url: None,
+            timeout: Duration::seconds(10),
+            dir: PathBuf::from("tessera-mail"),
+            templates_dir: None,
+            verification: VerificationMode::Optional,
+            enumeration_safe: false,
+            verify_ttl: Duration::hours(24),
+            reset_ttl: Duration::minutes(30),
+            change_ttl: Duration::hours(1),
+            retry_base: Duration::seconds(5),
+            retry_max: Duration::minutes(10),
+            max_attempts: 12,
+            poll_interval: Duration::seconds(5),
+        }
+    }
 }
 
 /// Where the key that encrypts signing keys at rest comes from; see [`crate::key_file`].
@@ -90,6 +162,18 @@ pub struct Limits {
     /// Wrong client credentials per client address.
     #[serde(deserialize_with = "de_rate")]
     pub client_secret_per_ip: Rate,
+    /// Password-reset requests per client address.
+    #[serde(deserialize_with = "de_rate")]
+    pub password_reset_per_ip: Rate,
+    /// Password-reset requests per address asked about (whether or not it has an account).
+    #[serde(deserialize_with = "de_rate")]
+    pub password_reset_per_account: Rate,
+    /// Verification mails asked for again, per address.
+    #[serde(deserialize_with = "de_rate")]
+    pub verification_resend_per_account: Rate,
+    /// Requests to change the address (each checks the password), per user.
+    #[serde(deserialize_with = "de_rate")]
+    pub email_change_per_user: Rate,
 }
 
 fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
@@ -113,6 +197,10 @@ impl Default for Limits {
             signup_global: per(300, Duration::MINUTE),
             admin_key_per_ip: per(10, Duration::MINUTE),
             client_secret_per_ip: per(20, Duration::MINUTE),
+            password_reset_per_ip: per(20, Duration::HOUR),
+            password_reset_per_account: per(5, Duration::HOUR),
+            verification_resend_per_account: per(5, Duration::HOUR),
+            email_change_per_user: per(5, Duration::HOUR),
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::{keys, revocation, Engine};
+use crate::{keys, mail, revocation, Engine};
 
 /// How often the signing ring is rebuilt from the store (to pick up rotations made by another
 /// instance or the CLI), the revoked set pruned, and revocations resynced from the store.
@@ -24,7 +24,8 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts the sweeper, the maintenance loop and the revocation-feed follower. `events` is
+    /// Starts the sweeper, the maintenance loop, the revocation-feed follower and the mail
+    /// sender. `events` is
     /// the subscription [`Engine::start`] took before it loaded the revoked set.
     pub fn start(engine: &Arc<Engine>, events: broadcast::Receiver<FeedEvent>) -> Self {
         let tasks = TaskTracker::new();
@@ -36,6 +37,7 @@ impl Background {
             events,
             stop.clone(),
         ));
+        tasks.spawn(mail::sender::run(engine.clone(), stop.clone()));
         tasks.close();
         Self { tasks, stop }
     }
@@ -67,6 +69,9 @@ async fn sweep_loop(engine: Arc<Engine>, stop: CancellationToken) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "swept expired sessions"),
             Err(err) => tracing::warn!(error = %err, "session sweep failed"),
+        }
+        if let Err(err) = engine.store.sweep_email_tokens(now).await {
+            tracing::warn!(error = %err, "email-link sweep failed");
         }
     }
 }

@@ -159,6 +159,13 @@ pub struct Throttles {
     /// Wrong admin API keys, and wrong client credentials, per client address.
     pub admin_key_per_ip: Limiter,
     pub client_secret_per_ip: Limiter,
+    /// Password-reset requests per client address and per address asked about.
+    pub password_reset_per_ip: Limiter,
+    pub password_reset_per_account: Limiter,
+    /// Verification mails asked for again, per address.
+    pub verification_resend: Limiter,
+    /// Address-change requests per user.
+    pub email_change: Limiter,
 }
 
 impl Throttles {
@@ -176,6 +183,13 @@ impl Throttles {
             signup_global: limiter("signup_global", limits.signup_global)?,
             admin_key_per_ip: limiter("admin_key_ip", limits.admin_key_per_ip)?,
             client_secret_per_ip: limiter("client_secret_ip", limits.client_secret_per_ip)?,
+            password_reset_per_ip: limiter("reset_ip", limits.password_reset_per_ip)?,
+            password_reset_per_account: limiter(
+                "reset_account",
+                limits.password_reset_per_account,
+            )?,
+            verification_resend: limiter("verify_resend", limits.verification_resend_per_account)?,
+            email_change: limiter("email_change", limits.email_change_per_user)?,
         })
     }
 }

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 use tessera_core::throttle::parse_duration;
-use tessera_engine::Limits;
+use tessera_engine::{EmailSettings, Limits, VerificationMode};
 use tessera_token::Alg;
 use time::Duration;
 
@@ -56,7 +56,7 @@ fn de_alg<'de, D: Deserializer<'de>>(d: D) -> Result<Alg, D::Error> {
         .map_err(|_| serde::de::Error::custom("must be one of EdDSA, ES256, RS256, HS256"))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -71,6 +71,7 @@ pub struct Config {
     pub limits: Limits,
     pub keys: KeysConfig,
     pub revocations: RevocationsConfig,
+    pub email: EmailConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +143,65 @@ pub struct TokenConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SignupConfig {
     pub enabled: bool,
+    /// A taken address gets the same answer as a new one (202), and its owner a mail.
+    /// `None`: on exactly when `email.verification = "required_before_login"`.
+    pub enumeration_safe: Option<bool>,
+}
+
+/// Mail delivery and the e-mail flows (`[email]`); see `docs/email.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `smtp://[user:pass@]host[:port]` (plain, or `?tls=required` for STARTTLS) or
+    /// `smtps://…` (implicit TLS). None: mails are written to `dir`.
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    pub product_name: String,
+    pub timeout: Dur,
+    pub dir: String,
+    pub templates_dir: Option<String>,
+    #[serde(deserialize_with = "de_verification")]
+    pub verification: VerificationMode,
+    pub verify_ttl: Dur,
+    pub reset_ttl: Dur,
+    pub change_ttl: Dur,
+    pub retry_base: Dur,
+    pub retry_max: Dur,
+    pub max_attempts: u32,
+    pub poll_interval: Dur,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        let d = EmailSettings::new("http://localhost");
+        Self {
+            smtp_url: None,
+            from: d.from,
+            product_name: d.product_name,
+            timeout: Dur(d.timeout),
+            dir: d.dir.display().to_string(),
+            templates_dir: None,
+            verification: d.verification,
+            verify_ttl: Dur(d.verify_ttl),
+            reset_ttl: Dur(d.reset_ttl),
+            change_ttl: Dur(d.change_ttl),
+            retry_base: Dur(d.retry_base),
+            retry_max: Dur(d.retry_max),
+            max_attempts: d.max_attempts,
+            poll_interval: Dur(d.poll_interval),
+        }
+    }
+}
+
+fn de_verification<'de, D: Deserializer<'de>>(d: D) -> Result<VerificationMode, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "off" => Ok(VerificationMode::Off),
+        "optional" => Ok(VerificationMode::Optional),
+        "required_before_login" | "required" => Ok(VerificationMode::RequiredBeforeLogin),
+        _ => Err(serde::de::Error::custom(
+            "must be one of off, optional, required_before_login",
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -183,25 +243,6 @@ impl Default for RevocationsConfig {
     fn default() -> Self {
         Self {
             max_subscribers: 1000,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            store: StoreConfig::default(),
-            cache: CacheConfig::default(),
-            session: SessionConfig::default(),
-            cookie: CookieConfig::default(),
-            token: TokenConfig::default(),
-            signup: SignupConfig { enabled: true },
-            admin: AdminConfig::default(),
-            password: PasswordConfig::default(),
-            limits: Limits::default(),
-            keys: KeysConfig::default(),
-            revocations: RevocationsConfig::default(),
         }
     }
 }
@@ -257,7 +298,10 @@ impl Default for TokenConfig {
 
 impl Default for SignupConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            enumeration_safe: None,
+        }
     }
 }
 
@@ -296,6 +340,7 @@ fn section_keys(section: &str) -> Option<&'static [&'static str]> {
         "limits" => keys_of::<Limits>(),
         "keys" => keys_of::<KeysConfig>(),
         "revocations" => keys_of::<RevocationsConfig>(),
+        "email" => keys_of::<EmailConfig>(),
         _ => return None,
     })
 }
@@ -439,12 +484,68 @@ impl Config {
             tessera_token::EncryptionKey::from_base64(key.expose_secret())
                 .map_err(|_| invalid("keys.encryption_key", "must be 32 bytes, base64 encoded"))?;
         }
+        self.validate_email()?;
         if let Some(url) = &self.cache.url {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(invalid("cache.url", "must be a redis:// or rediss:// URL"));
             }
         }
         Ok(())
+    }
+
+    fn validate_email(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        let e = &self.email;
+        if let Some(url) = &e.smtp_url {
+            let url = url.expose_secret();
+            if !url.starts_with("smtp://") && !url.starts_with("smtps://") {
+                return Err(invalid(
+                    "email.smtp_url",
+                    "must be an smtp:// or smtps:// URL",
+                ));
+            }
+        }
+        if !tessera_engine::mail::valid_mailbox(&e.from) {
+            return Err(invalid(
+                "email.from",
+                "must be a mailbox like `Name <noreply@example.com>`",
+            ));
+        }
+        for (key, d) in [
+            ("email.timeout", e.timeout),
+            ("email.verify_ttl", e.verify_ttl),
+            ("email.reset_ttl", e.reset_ttl),
+            ("email.change_ttl", e.change_ttl),
+            ("email.retry_base", e.retry_base),
+            ("email.poll_interval", e.poll_interval),
+        ] {
+            if d.0 <= Duration::ZERO {
+                return Err(invalid(key, "must be longer than 0s"));
+            }
+        }
+        if e.retry_max.0 < e.retry_base.0 {
+            return Err(invalid(
+                "email.retry_max",
+                "must be at least email.retry_base",
+            ));
+        }
+        if e.max_attempts == 0 {
+            return Err(invalid("email.max_attempts", "must be at least 1"));
+        }
+        if e.product_name.trim().is_empty() {
+            return Err(invalid("email.product_name", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// Whether sign-up answers a taken address like a new one.
+    pub fn signup_enumeration_safe(&self) -> bool {
+        self.signup
+            .enumeration_safe
+            .unwrap_or(self.email.verification == VerificationMode::RequiredBeforeLogin)
     }
 
     /// `Secure` cookies with `__Host-`/`__Secure-` prefixes, unless turned off or serving plain

@@ -4,13 +4,35 @@ use std::path::PathBuf;
 
 use tessera_core::session::SessionLifetimes;
 use tessera_core::types::PasswordPolicy;
-use tessera_engine::{KeySettings, Settings};
+use tessera_engine::{EmailSettings, KeySettings, Settings};
 use tessera_token::refresh::RefreshPolicy;
 use tessera_token::TokenConfig;
 
 use crate::config::Config;
 
 impl Config {
+    fn email_settings(&self) -> EmailSettings {
+        let e = &self.email;
+        EmailSettings {
+            public_url: self.server.public_url.trim_end_matches('/').to_owned(),
+            product_name: e.product_name.clone(),
+            from: e.from.clone(),
+            smtp_url: e.smtp_url.clone(),
+            timeout: e.timeout.0,
+            dir: PathBuf::from(&e.dir),
+            templates_dir: e.templates_dir.as_ref().map(PathBuf::from),
+            verification: e.verification,
+            enumeration_safe: self.signup_enumeration_safe(),
+            verify_ttl: e.verify_ttl.0,
+            reset_ttl: e.reset_ttl.0,
+            change_ttl: e.change_ttl.0,
+            retry_base: e.retry_base.0,
+            retry_max: e.retry_max.0,
+            max_attempts: e.max_attempts,
+            poll_interval: e.poll_interval.0,
+        }
+    }
+
     /// What the engine is told of this configuration.
     pub fn engine_settings(&self) -> Settings {
         Settings {
@@ -45,6 +67,7 @@ impl Config {
                 encryption_key_file: self.keys.encryption_key_file.as_ref().map(PathBuf::from),
             },
             admin_api_key: self.admin.api_key.clone(),
+            email: self.email_settings(),
         }
     }
 }

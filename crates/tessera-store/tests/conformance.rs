@@ -74,8 +74,8 @@ mod sqlite {
         let store = fixture.store.clone();
         let good = Uuid::new_v4().to_string();
         let statements = [
-            "INSERT INTO users VALUES ('not-a-uuid', 'a@example.test', 'h', 0, 0, 0)".to_owned(),
-            format!("INSERT INTO users VALUES ('{good}', 'Shouty@Example.test', 'h', 0, 0, 0)"),
+            "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at) VALUES ('not-a-uuid', 'a@example.test', 'h', 0, 0, 0)".to_owned(),
+            format!("INSERT INTO users (id, email, password_hash, locked, created_at, updated_at) VALUES ('{good}', 'Shouty@Example.test', 'h', 0, 0, 0)"),
             format!(
                 "INSERT INTO sessions VALUES ('{good}', '{good}', 'bogus', zeroblob(32), \
                  0, 0, 0, 0, NULL, NULL, NULL)"
@@ -170,7 +170,7 @@ mod postgres {
         let store = fixture.store.clone();
         let id = Uuid::new_v4();
         let statements = [
-            format!("INSERT INTO users VALUES ('{id}', 'Shouty@Example.test', 'h', false, 0, 0)"),
+            format!("INSERT INTO users (id, email, password_hash, locked, created_at, updated_at) VALUES ('{id}', 'Shouty@Example.test', 'h', false, 0, 0)"),
             format!(
                 "INSERT INTO sessions VALUES ('{id}', '{id}', 'bogus', '\\x00', \
                  0, 0, 0, 0, NULL, NULL, NULL)"

@@ -15,6 +15,12 @@ pub async fn grant(
     client_id: &str,
     caller: &Caller,
 ) -> EngineResult<Grant> {
-    let login = sessions::login(engine, username, password, SessionKind::Token, caller).await?;
+    let login = sessions::login(engine, username, password, SessionKind::Token, caller)
+        .await
+        // An unverified address is one more reason a grant fails, with the grant's one answer.
+        .map_err(|e| match e {
+            crate::EngineError::Forbidden(_) => crate::EngineError::InvalidGrant,
+            other => other,
+        })?;
     issue_for_new_session(engine, login.user.id, login.session.id, client_id).await
 }

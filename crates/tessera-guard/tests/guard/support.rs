@@ -47,7 +47,7 @@ impl Drop for Instance {
 pub async fn spawn_instance(store_url: &str, clock: TestClock) -> Instance {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\n\
-         [token]\nissuer = \"{ISSUER}\"\n"
+         [token]\nissuer = \"{ISSUER}\"\n[email]\nverification = \"off\"\n"
     );
     let config = Config::from_toml_str(&text).expect("test configuration is valid");
     let hasher = PasswordHasher::with_params(argon2::Params::new(1024, 1, 1, None).unwrap());

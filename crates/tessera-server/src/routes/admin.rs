@@ -58,6 +58,8 @@ pub struct AdminUserView {
     id: String,
     email: String,
     locked: bool,
+    email_verified: bool,
+    email_verified_at: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -68,6 +70,8 @@ impl From<&User> for AdminUserView {
             id: u.id.to_string(),
             email: u.email.to_string(),
             locked: u.locked,
+            email_verified: u.email_verified_at.is_some(),
+            email_verified_at: u.email_verified_at.map(rfc3339),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod check;
+pub mod email;
 pub mod ops;
 pub mod pages;
 pub mod revocations;
@@ -42,6 +43,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/sessions/{id}", delete(session::revoke_one))
         .route("/v1/password", post(session::change_password))
+        .route("/v1/password/reset", post(email::request_reset))
+        .route("/v1/password/reset/confirm", post(email::confirm_reset))
+        .route("/v1/email", post(email::request_change))
+        .route("/v1/email/verify", post(email::confirm))
+        .route("/v1/email/verify/resend", post(email::resend))
         .route("/v1/check", any(check::check))
         .route("/v1/check/{*rest}", any(check::check))
         .route("/v1/token", post(token::token))

@@ -10,6 +10,8 @@ mod connections;
 mod cookie_header;
 mod cookie_refresh;
 mod csrf;
+mod email;
+mod email_pages;
 mod errors;
 mod forward_auth;
 mod ops;

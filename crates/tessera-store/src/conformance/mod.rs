@@ -10,6 +10,7 @@
 //! Every case gets its own store, so cases may assume they are alone in it.
 
 mod audit;
+mod email;
 pub mod fixtures;
 mod keys;
 mod refresh;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use tessera_core::store::Store;
 
 pub use audit::*;
+pub use email::*;
 pub use keys::*;
 pub use refresh::*;
 pub use sessions::*;
@@ -181,4 +183,9 @@ suite!($
     audit_cursor_pagination,
     timestamps_round_trip_exactly,
     store_ping_and_name,
+    email_verified_and_address_change,
+    email_token_newest_wins_and_spends_once,
+    email_token_invalidate_and_sweep,
+    outbox_claim_lease_retry_finish,
+    outbox_concurrent_claims_are_disjoint,
 );

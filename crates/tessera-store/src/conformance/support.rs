@@ -31,6 +31,7 @@ pub fn user() -> User {
             .expect("a valid email"),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
         locked: false,
+        email_verified_at: None,
         created_at: at(Duration::ZERO),
         updated_at: at(Duration::ZERO),
     }

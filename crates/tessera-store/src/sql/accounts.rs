@@ -17,13 +17,14 @@ use crate::{user_insert_error, write_error};
 impl<D: Dialect> UserStore for SqlStore<D> {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         let stmt = Stmt::new(
-            "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, email, password_hash, locked, email_verified_at, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(user.id.0)
         .bind(user.email.as_str())
         .bind(&user.password_hash)
         .bind(user.locked)
+        .bind(opt_millis(user.email_verified_at))
         .bind(millis(user.created_at))
         .bind(millis(user.updated_at));
         self.insert(stmt, user_insert_error).await
@@ -59,6 +60,38 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             .bind(millis(at))
             .bind(id.0);
         Ok(self.update(stmt).await? == 1)
+    }
+
+    async fn set_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let stmt = Stmt::new(
+            "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1), \
+             updated_at = $1 WHERE id = $2 AND email = $3",
+        )
+        .bind(millis(at))
+        .bind(id.0)
+        .bind(email.as_str());
+        Ok(self.update(stmt).await? == 1)
+    }
+
+    async fn set_email(&self, id: UserId, email: &Email, at: OffsetDateTime) -> StoreResult<bool> {
+        let stmt = Stmt::new(
+            "UPDATE users SET email = $1, email_verified_at = $2, updated_at = $2 WHERE id = $3",
+        )
+        .bind(email.as_str())
+        .bind(millis(at))
+        .bind(id.0);
+        self.count_write();
+        let changed = self
+            .conn()
+            .execute(&stmt)
+            .await
+            .map_err(user_insert_error)?;
+        Ok(changed == 1)
     }
 }
 

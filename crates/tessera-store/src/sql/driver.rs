@@ -256,6 +256,12 @@ impl<'a> From<&'a String> for Value<'a> {
     }
 }
 
+impl<'a> From<Option<&'a str>> for Value<'a> {
+    fn from(text: Option<&'a str>) -> Self {
+        Self::Text(text)
+    }
+}
+
 impl<'a> From<&'a Option<String>> for Value<'a> {
     fn from(text: &'a Option<String>) -> Self {
         Self::Text(text.as_deref())

@@ -16,6 +16,7 @@
 
 mod accounts;
 mod driver;
+mod email;
 mod rows;
 mod sessions;
 

@@ -1,5 +1,6 @@
 //! Column lists and decoding rows into records. Every failure is [`StoreError::Corrupt`].
 
+use tessera_core::mail::{EmailToken, OutboxMail};
 use tessera_core::model::{
     AuditEvent, Client, NewAuditEvent, RefreshToken, Session, SigningKeyRecord, User,
 };
@@ -9,7 +10,12 @@ use time::OffsetDateTime;
 use super::Row;
 use crate::decode;
 
-pub(super) const USER_COLUMNS: &str = "id, email, password_hash, locked, created_at, updated_at";
+pub(super) const USER_COLUMNS: &str =
+    "id, email, password_hash, locked, email_verified_at, created_at, updated_at";
+pub(super) const EMAIL_TOKEN_COLUMNS: &str =
+    "id, user_id, purpose, token_hash, email, created_at, expires_at, used_at";
+pub(super) const OUTBOX_COLUMNS: &str = "id, kind, user_id, recipient, other_email, created_at, \
+     attempts, next_attempt_at, lease_until, last_error, failed_at";
 pub(super) const SESSION_COLUMNS: &str = "id, user_id, kind, secret_hash, created_at, \
      last_seen_at, idle_expires_at, expires_at, ip, user_agent, revoked_at";
 pub(super) const REFRESH_COLUMNS: &str = "id, family_id, session_id, user_id, token_hash, \
@@ -39,6 +45,7 @@ pub(super) fn user(row: &Row) -> Result<User, StoreError> {
         email: decode::email("email", row.get("email")?)?,
         password_hash: row.get("password_hash")?,
         locked: row.get("locked")?,
+        email_verified_at: opt_time(row, "email_verified_at")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })
@@ -119,4 +126,43 @@ pub(super) fn session_id(row: &Row) -> Result<SessionId, StoreError> {
 
 pub(super) fn revoked(row: &Row) -> Result<(SessionId, OffsetDateTime), StoreError> {
     Ok((session_id(row)?, time(row, "revoked_at")?))
+}
+
+pub(super) fn email_token(row: &Row) -> Result<EmailToken, StoreError> {
+    Ok(EmailToken {
+        id: row.id("id")?,
+        user_id: UserId(row.id("user_id")?),
+        purpose: row
+            .get::<&str>("purpose")?
+            .parse()
+            .map_err(|_| decode::corrupt("purpose", "unknown token purpose"))?,
+        token_hash: hash(row, "token_hash")?,
+        email: decode::email("email", row.get("email")?)?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        used_at: opt_time(row, "used_at")?,
+    })
+}
+
+pub(super) fn outbox_mail(row: &Row) -> Result<OutboxMail, StoreError> {
+    let attempts: i32 = row.get("attempts")?;
+    Ok(OutboxMail {
+        id: row.id("id")?,
+        kind: row
+            .get::<&str>("kind")?
+            .parse()
+            .map_err(|_| decode::corrupt("kind", "unknown mail kind"))?,
+        user_id: row.opt_id("user_id")?.map(UserId),
+        recipient: decode::email("recipient", row.get("recipient")?)?,
+        other_email: row
+            .get::<Option<&str>>("other_email")?
+            .map(|e| decode::email("other_email", e))
+            .transpose()?,
+        created_at: time(row, "created_at")?,
+        attempts: u32::try_from(attempts).map_err(|_| decode::corrupt("attempts", "negative"))?,
+        next_attempt_at: time(row, "next_attempt_at")?,
+        lease_until: opt_time(row, "lease_until")?,
+        last_error: row.get("last_error")?,
+        failed_at: opt_time(row, "failed_at")?,
+    })
 }

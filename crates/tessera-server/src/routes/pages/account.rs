@@ -47,6 +47,7 @@ fn notice_text(done: &str) -> Option<&'static str> {
         "revoked" => "That session was signed out.",
         "gone" => "That session had already ended.",
         "others" => "Every other session was signed out.",
+        "email" => "We sent a link to the new address. Your address changes when you open it.",
         _ => return None,
     })
 }
@@ -207,23 +208,23 @@ async fn sign_out(
     Ok(with_cookies(see_other("/login"), cookies))
 }
 
-async fn render(
+pub(super) async fn render(
     state: &AppState,
     p: &Principal,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
-    let email = match &p.email {
-        Some(email) => email.to_string(),
-        None => state
-            .store
-            .user_by_id(p.user_id)
-            .await
-            .map_err(ApiError::from)?
-            .map(|u| u.email.to_string())
-            .unwrap_or_default(),
-    };
+    let user = state
+        .store
+        .user_by_id(p.user_id)
+        .await
+        .map_err(ApiError::from)?;
+    let email = user
+        .as_ref()
+        .map(|u| u.email.to_string())
+        .unwrap_or_default();
+    let verified = user.as_ref().is_some_and(|u| u.email_verified_at.is_some());
     let mut live = sessions::list_live(state, p.user_id).await?;
     // This device first, then the most recently active.
     live.sort_by_key(|s| (s.id != p.session_id, Reverse(s.last_seen_at)));
@@ -259,12 +260,13 @@ async fn render(
          <label for=\"new_password\">New password</label>\n\
          <input id=\"new_password\" type=\"password\" name=\"new_password\" \
          autocomplete=\"new-password\" required>\n\
-         <button type=\"submit\">Change password</button>\n</form>\n",
+         <button type=\"submit\">Change password</button>\n</form>\n{email_section}",
         notice = message("notice", notice),
         error = message("error", error),
         email = esc(&email),
         logout = logout_form(&token, "Sign out"),
         token = esc(&token),
+        email_section = super::email::account_section(&email, verified, &token),
     );
     Ok(page(state, status, "Your account", &body))
 }

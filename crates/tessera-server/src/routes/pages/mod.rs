@@ -7,6 +7,7 @@
 //! session yet and use the pre-session token of [`form_csrf`] instead.
 
 pub mod account;
+pub mod email;
 pub mod form_csrf;
 pub mod html;
 pub mod login;
@@ -34,7 +35,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
     // Authenticated by the password in the form, not by a cookie: no session CSRF layer.
     let public = Router::new()
         .route("/login", get(login::form).post(login::submit))
-        .route("/signup", get(signup::form).post(signup::submit));
+        .route("/signup", get(signup::form).post(signup::submit))
+        .route(
+            "/forgot",
+            get(email::forgot_form).post(email::forgot_submit),
+        )
+        .route("/reset", get(email::reset_form).post(email::reset_submit))
+        .route(
+            "/verify",
+            get(email::verify_form).post(email::verify_submit),
+        );
     let signed_in = Router::new()
         .route("/account", get(account::show))
         .route("/account/sessions/{id}/revoke", post(account::revoke_one))
@@ -43,6 +53,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(account::revoke_others),
         )
         .route("/account/password", post(account::change_password))
+        .route("/account/email", post(email::change_email))
         .route("/logout", get(account::logout_page).post(account::logout))
         // As for /v1: credentials are resolved first, then the CSRF rule is applied.
         .layer(from_fn_with_state(state.clone(), crate::csrf::enforce))

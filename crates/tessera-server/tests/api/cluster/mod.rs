@@ -7,6 +7,7 @@
 //! from B's session cache expiring would not pass.
 
 mod faults;
+mod mail;
 pub mod support;
 mod writes;
 

@@ -5,6 +5,7 @@
 mod admin;
 mod api;
 mod call;
+pub mod email;
 mod pages;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use tokio::sync::oneshot;
 
 pub use admin::{admin_toml, ADMIN, ADMIN_KEY};
 pub use call::{Auth, Call};
+pub use email::SmtpSink;
 pub use pages::input_value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +60,17 @@ pub struct TestApp {
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     db_file: Option<PathBuf>,
+    /// Where mail goes when the test configured no SMTP server.
+    pub mail_dir: PathBuf,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if self.mail_dir.starts_with(std::env::temp_dir()) {
+            let _ = std::fs::remove_dir_all(&self.mail_dir);
         }
         if let Some(path) = &self.db_file {
             for suffix in ["", "-wal", "-shm", ".key"] {
@@ -97,8 +104,13 @@ pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> TestApp {
 /// Starts one server instance on `store_url`, which other instances may share (a cluster), with
 /// `clock` as its time. The caller owns the store: nothing is deleted when the app is dropped.
 pub async fn spawn_instance(store_url: &str, extra_toml: &str, clock: TestClock) -> TestApp {
-    let text =
-        format!("[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\n{extra_toml}");
+    // Mail goes to a directory of the test's own unless the test names an SMTP server or one.
+    let mail_dir = std::env::temp_dir().join(format!("tessera-test-mail-{}", uuid::Uuid::new_v4()));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\n\
+         [email]\ndir = \"{}\"\npoll_interval = \"100ms\"\n{extra_toml}",
+        mail_dir.display()
+    );
     let config =
         Config::from_toml_str(&merge_sections(&text)).expect("test configuration is valid");
     // Cheap argon2 parameters keep the suite fast; the production parameters are unit-tested
@@ -130,6 +142,7 @@ pub async fn spawn_instance(store_url: &str, extra_toml: &str, clock: TestClock)
         state,
         stop: Some(stop),
         db_file: None,
+        mail_dir,
     }
 }
 

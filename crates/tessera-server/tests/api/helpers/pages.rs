@@ -79,4 +79,45 @@ impl TestApp {
     pub fn submit_logout<T: Serialize + ?Sized>(&self, auth: Auth<'_>, fields: &T) -> Call {
         self.raw(Method::POST, "/logout").auth(auth).form(fields)
     }
+
+    /// `GET /forgot`.
+    pub fn forgot_page(&self, auth: Auth<'_>) -> Call {
+        self.raw(Method::GET, "/forgot").auth(auth)
+    }
+
+    /// `POST /forgot`.
+    pub fn submit_forgot<T: Serialize + ?Sized>(&self, auth: Auth<'_>, fields: &T) -> Call {
+        self.raw(Method::POST, "/forgot").auth(auth).form(fields)
+    }
+
+    /// `GET /reset?token=…`.
+    pub fn reset_page(&self, auth: Auth<'_>, token: &str) -> Call {
+        self.raw(Method::GET, "/reset")
+            .auth(auth)
+            .query(&[("token", token)])
+    }
+
+    /// `POST /reset`.
+    pub fn submit_reset<T: Serialize + ?Sized>(&self, auth: Auth<'_>, fields: &T) -> Call {
+        self.raw(Method::POST, "/reset").auth(auth).form(fields)
+    }
+
+    /// `GET /verify?token=…`.
+    pub fn verify_page(&self, auth: Auth<'_>, token: &str) -> Call {
+        self.raw(Method::GET, "/verify")
+            .auth(auth)
+            .query(&[("token", token)])
+    }
+
+    /// `POST /verify`.
+    pub fn submit_verify<T: Serialize + ?Sized>(&self, auth: Auth<'_>, fields: &T) -> Call {
+        self.raw(Method::POST, "/verify").auth(auth).form(fields)
+    }
+
+    /// `POST /account/email`.
+    pub fn submit_email_change<T: Serialize + ?Sized>(&self, auth: Auth<'_>, fields: &T) -> Call {
+        self.raw(Method::POST, "/account/email")
+            .auth(auth)
+            .form(fields)
+    }
 }

@@ -7,7 +7,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod email;
+
 use async_trait::async_trait;
+use tessera_core::mail::{EmailToken, OutboxMail};
 use tessera_core::model::{
     AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, RefreshToken, Session,
     SigningKeyRecord, SpendOutcome, User,
@@ -37,6 +40,8 @@ struct State {
     server_secrets: HashMap<String, Vec<u8>>,
     clients: HashMap<ClientId, Client>,
     audit: Vec<AuditEvent>,
+    email_tokens: HashMap<Uuid, EmailToken>,
+    outbox: HashMap<Uuid, OutboxMail>,
 }
 
 impl MemoryStore {
@@ -174,6 +179,46 @@ impl UserStore for MemoryStore {
             user.updated_at = at;
             true
         }))
+    }
+
+    async fn set_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.count_writes(1);
+        Ok(self.write().users.get_mut(&id).is_some_and(|user| {
+            if user.email != *email {
+                return false;
+            }
+            user.email_verified_at.get_or_insert(at);
+            user.updated_at = at;
+            true
+        }))
+    }
+
+    async fn set_email(&self, id: UserId, email: &Email, at: OffsetDateTime) -> StoreResult<bool> {
+        let mut state = self.write();
+        let Some(old) = state.users.get(&id).map(|u| u.email.clone()) else {
+            return Ok(false);
+        };
+        if state
+            .user_by_email
+            .get(email)
+            .is_some_and(|owner| *owner != id)
+        {
+            return Err(StoreError::Conflict(crate::EMAIL_TAKEN));
+        }
+        self.count_writes(1);
+        state.user_by_email.remove(&old);
+        state.user_by_email.insert(email.clone(), id);
+        if let Some(user) = state.users.get_mut(&id) {
+            user.email = email.clone();
+            user.email_verified_at = Some(at);
+            user.updated_at = at;
+        }
+        Ok(true)
     }
 }
 
