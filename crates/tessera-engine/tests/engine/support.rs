@@ -7,6 +7,7 @@ use tessera_core::session::SessionLifetimes;
 use tessera_core::store::Store;
 use tessera_core::types::PasswordPolicy;
 use tessera_core::TestClock;
+use tessera_engine::settings::{EmailSettings, VerificationMode};
 use tessera_engine::{Dependencies, Engine, KeySettings, Limits, Settings};
 use tessera_token::refresh::RefreshPolicy;
 use tessera_token::{Alg, TokenConfig};
@@ -41,6 +42,11 @@ pub fn settings(store_url: &str) -> Settings {
         // Keys in clear: these stores are throw-away, and no key file is wanted in the temp dir.
         keys: KeySettings::default(),
         admin_api_key: None,
+        email: EmailSettings {
+            verification: VerificationMode::Off,
+            dir: std::env::temp_dir().join(format!("tessera-engine-mail-{}", uuid::Uuid::new_v4())),
+            ..EmailSettings::new("http://localhost:8080")
+        },
     }
 }
 

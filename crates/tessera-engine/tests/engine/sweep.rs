@@ -25,6 +25,7 @@ async fn the_sweep_loop_deletes_expired_sessions_and_stops_on_shutdown(store: Ar
         email: Email::parse("sweep@example.com").unwrap(),
         password_hash: "unused".into(),
         locked: false,
+        email_verified_at: None,
         created_at: now,
         updated_at: now,
     };
