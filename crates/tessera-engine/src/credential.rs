@@ -6,6 +6,7 @@
 
 use tessera_core::credential::Presented;
 use tessera_core::{Email, SecretToken, Session, SessionId, SessionKind, UserId};
+use tessera_token::VerifyError;
 use time::OffsetDateTime;
 
 use crate::error::EngineResult;
@@ -87,7 +88,7 @@ pub async fn authenticate(
             session_principal(engine, &secret, AuthMethod::Cookie).await
         }
         (Presented::AccessToken(token), Channel::Header | Channel::AccessCookie) => {
-            Ok(access_principal(engine, token, channel))
+            Ok(access_principal(engine, token, channel).await)
         }
         (Presented::AccessToken(_), Channel::SessionCookie)
         | (Presented::SessionSecret(_), Channel::AccessCookie) => Ok(None),
@@ -126,9 +127,21 @@ async fn session_principal(
 }
 
 /// The principal behind an access token, or `None` when it is not valid. No store call: the
-/// signature, the claims and the revoked-session set decide.
-fn access_principal(engine: &Engine, token: &str, channel: Channel) -> Option<Principal> {
-    match engine.tokens.verifier.check(token, engine.clock.now()) {
+/// signature, the claims and the revoked-session set decide — except for a `kid` this instance
+/// has not loaded yet, which reloads the ring (rate-limited) and checks once more.
+async fn access_principal(engine: &Engine, token: &str, channel: Channel) -> Option<Principal> {
+    let now = engine.clock.now();
+    let verifier = &engine.tokens.verifier;
+    let mut checked = verifier.check(token, now);
+    if matches!(checked, Err(VerifyError::UnknownKey))
+        && engine
+            .tokens
+            .reload_for_unknown_kid(engine.store.as_ref(), now)
+            .await
+    {
+        checked = verifier.check(token, now);
+    }
+    match checked {
         Ok(claims) => Some(Principal {
             user_id: claims.sub,
             session_id: claims.sid,

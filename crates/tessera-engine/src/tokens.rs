@@ -9,7 +9,7 @@ use serde_json::json;
 use tessera_core::credential::Presented;
 use tessera_core::session::SessionLifetimes;
 use tessera_core::store::Store;
-use tessera_core::{Clock, SessionId, SigningKeyRecord};
+use tessera_core::{Clock, KeyState, SessionId, SigningKeyRecord};
 use tessera_token::refresh::RefreshPolicy;
 use tessera_token::rotation;
 use tessera_token::{EncryptionKey, KeyError, KeyRing, TokenConfig, Verifier};
@@ -33,7 +33,14 @@ pub struct TokenService {
     /// The key records the current ring was built from, so a periodic reload that finds them
     /// unchanged neither rebuilds the ring nor drops the verified-token cache.
     loaded_keys: std::sync::Mutex<Vec<SigningKeyRecord>>,
+    /// When a token with an unknown `kid` last made this instance reload its ring (Unix ms).
+    last_unknown_kid_reload: std::sync::atomic::AtomicI64,
 }
+
+/// A token signed by a key this instance has not loaded yet (another instance created or
+/// promoted it moments ago) reloads the ring at most this often; random `kid`s an attacker
+/// sends cost at most one small store read per interval.
+const UNKNOWN_KID_RELOAD_EVERY: time::Duration = time::Duration::seconds(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenSetupError {
@@ -71,7 +78,33 @@ impl TokenService {
             session_lifetimes: settings.token_session_lifetimes(),
             cfg,
             loaded_keys: std::sync::Mutex::new(records),
+            last_unknown_kid_reload: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
+    }
+
+    /// Reloads the ring after a token named a `kid` this ring lacks, unless that happened less
+    /// than [`UNKNOWN_KID_RELOAD_EVERY`] ago. True when it reloaded (the caller checks again).
+    pub async fn reload_for_unknown_kid(&self, store: &dyn Store, now: OffsetDateTime) -> bool {
+        use std::sync::atomic::Ordering;
+        let now_ms = tessera_core::clock::to_unix_millis(now);
+        let last = self.last_unknown_kid_reload.load(Ordering::Acquire);
+        let due = last == i64::MIN
+            || now_ms.saturating_sub(last) >= UNKNOWN_KID_RELOAD_EVERY.whole_milliseconds() as i64;
+        if !due
+            || self
+                .last_unknown_kid_reload
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        match self.reload_ring(store).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = %crate::error::chain(&err), "could not reload signing keys");
+                false
+            }
+        }
     }
 
     /// Rebuilds the ring from the store when its keys changed, to pick up a rotation made by
@@ -106,10 +139,36 @@ async fn load_keys(
     let records = store.list_keys().await?;
     let changes = rotation::ensure_initial(&records, cfg, now, encryption_key);
     if changes.is_empty() {
-        return Ok(records);
+        return settle_one_current(store, records, now).await;
     }
     rotation::persist(store, &changes).await?;
     tracing::info!(changes = changes.len(), "signing keys initialised");
+    settle_one_current(store, store.list_keys().await?, now).await
+}
+
+/// Two instances starting together on an empty store can each create a current key. Every
+/// instance keeps the same one — the latest activated, ties broken by `kid`, which is also how a
+/// ring picks its signer — and makes the others `next` again: they stay published, so a token
+/// one of them signed meanwhile still verifies, and a later rotation promotes them like any
+/// next key. Demoting is idempotent, so instances settling at once agree.
+async fn settle_one_current(
+    store: &dyn Store,
+    records: Vec<SigningKeyRecord>,
+    now: OffsetDateTime,
+) -> Result<Vec<SigningKeyRecord>, TokenSetupError> {
+    let mut currents: Vec<&SigningKeyRecord> = records
+        .iter()
+        .filter(|r| r.state == KeyState::Current)
+        .collect();
+    if currents.len() <= 1 {
+        return Ok(records);
+    }
+    currents.sort_by(|a, b| (a.activated_at, &a.kid).cmp(&(b.activated_at, &b.kid)));
+    currents.pop();
+    for extra in currents {
+        store.set_key_state(&extra.kid, KeyState::Next, now).await?;
+        tracing::info!(kid = %extra.kid, "another instance's first key signs; this one waits as next");
+    }
     Ok(store.list_keys().await?)
 }
 

@@ -59,9 +59,10 @@ impl KeyRing {
             };
             keys.insert(record.kid.clone(), verifying);
             if record.state == KeyState::Current
-                && current
-                    .as_ref()
-                    .is_none_or(|(best, _)| activation(record) > activation(best))
+                && current.as_ref().is_none_or(|(best, _)| {
+                    // Ties broken by kid, as the engine settles two current keys.
+                    (activation(record), &record.kid) > (activation(best), &best.kid)
+                })
             {
                 current = Some((record, material));
             }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tessera_core::store::Store;
 use tessera_core::Clock as _;
 use tessera_core::{KeyState, SessionId, UserId};
+use tessera_engine::credential::{self, Channel};
 use tessera_engine::keys;
 use tessera_token::AccessTokenRequest;
 
@@ -52,7 +53,20 @@ async fn two_instances_starting_at_once_on_an_empty_store_end_with_one_current_k
         1,
         "one current key, not one per instance: {records:?}"
     );
-    // Both instances sign with it, so a token from either verifies on the other.
+    // Until they reload their rings (every 30 s) each may still sign with the key it created;
+    // a token from either is accepted by the other, which reloads on the unknown `kid`.
+    for (issuer, checker) in [(&a, &b), (&b, &a)] {
+        let presented = token(issuer);
+        let principal = credential::authenticate(checker, &presented, Channel::Header)
+            .await
+            .unwrap();
+        assert!(
+            principal.is_some(),
+            "a token of the other instance is accepted"
+        );
+    }
+    keys::maintain(&a).await;
+    keys::maintain(&b).await;
     let kid = current[0].kid.as_str();
     assert_eq!(a.tokens.verifier.ring().current_kid(), Some(kid));
     assert_eq!(b.tokens.verifier.ring().current_kid(), Some(kid));
