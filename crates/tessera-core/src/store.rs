@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::authz::{CustomClaims, Roles};
 use crate::error::StoreError;
 use crate::model::{
     AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, RefreshToken, Session,
@@ -30,6 +31,23 @@ pub trait UserStore: Send + Sync {
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
     async fn set_locked(&self, id: UserId, locked: bool, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Replaces the user's roles with `roles` only if they are still `expected` (compare and
+    /// set, so that two concurrent edits cannot lose one another). False when the user is gone
+    /// or its roles are no longer `expected`.
+    async fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &Roles,
+        roles: &Roles,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Replaces the user's custom claims. False when the user is gone.
+    async fn set_claims(
+        &self,
+        id: UserId,
+        claims: &CustomClaims,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -26,6 +26,10 @@ pub enum AuditKind {
     TokenRevoked,
     ClientCreated,
     ClientDeleted,
+    /// The user's roles were set, added to or removed from (detail: `added`, `removed`).
+    RolesChanged,
+    /// The user's custom claims were replaced (detail: the claim names, never the values).
+    ClaimsChanged,
 }
 
 impl AuditKind {
@@ -47,6 +51,8 @@ impl AuditKind {
             Self::TokenRevoked => "token_revoked",
             Self::ClientCreated => "client_created",
             Self::ClientDeleted => "client_deleted",
+            Self::RolesChanged => "roles_changed",
+            Self::ClaimsChanged => "claims_changed",
         }
     }
 }

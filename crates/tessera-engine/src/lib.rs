@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod authz;
 pub mod caller;
 pub mod clients;
 pub mod credential;
@@ -35,4 +36,4 @@ pub use caller::Caller;
 pub use credential::{AuthMethod, Channel, Principal};
 pub use engine::{Dependencies, Engine, Health, ServerSecrets, StartError};
 pub use error::{EngineError, EngineResult};
-pub use settings::{KeySettings, Limits, Settings};
+pub use settings::{AuthzSettings, KeySettings, Limits, Settings};

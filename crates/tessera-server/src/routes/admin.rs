@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tessera_core::model::AuditQuery;
-use tessera_core::{Email, User, UserId};
+use tessera_core::{CustomClaims, Email, Roles, User, UserId};
 
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
@@ -58,6 +58,8 @@ pub struct AdminUserView {
     id: String,
     email: String,
     locked: bool,
+    roles: Roles,
+    claims: CustomClaims,
     created_at: String,
     updated_at: String,
 }
@@ -68,6 +70,8 @@ impl From<&User> for AdminUserView {
             id: u.id.to_string(),
             email: u.email.to_string(),
             locked: u.locked,
+            roles: u.roles.clone(),
+            claims: u.claims.clone(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }
@@ -102,7 +106,7 @@ fn parse_user_id(raw: &str) -> ApiResult<UserId> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-async fn load_user(state: &AppState, raw: &str) -> ApiResult<User> {
+pub(crate) async fn load_user(state: &AppState, raw: &str) -> ApiResult<User> {
     state
         .store
         .user_by_id(parse_user_id(raw)?)
