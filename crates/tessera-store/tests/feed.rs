@@ -164,7 +164,9 @@ async fn postgres_feed_reaches_other_instances() {
         }
         // A change of a user's roles reaches the other instance too.
         let user = tessera_core::UserId::random();
-        a.publish_user_changed(user).await.expect("publish user change");
+        a.publish_user_changed(user)
+            .await
+            .expect("publish user change");
         match next_event(&mut on_b, PATIENCE).await {
             FeedEvent::UserChanged { user: got } => assert_eq!(got, user),
             other => panic!("expected the user change, got {other:?}"),

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod at_rest;
+mod authz;
 mod cluster;
 mod connections;
 mod cookie_header;
