@@ -17,6 +17,10 @@ use tessera_engine::Limits;
 use tessera_token::Alg;
 use time::Duration;
 
+mod authz;
+
+pub use authz::{RolesConfig, ScopesConfig};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
@@ -179,57 +183,6 @@ pub struct KeysConfig {
 pub struct RevocationsConfig {
     /// Most stream subscribers one instance serves at once; the next one gets 503.
     pub max_subscribers: usize,
-}
-
-/// The OAuth scopes the token endpoint grants (RFC 6749 §3.3).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ScopesConfig {
-    /// Every scope this server knows. Empty: any `scope` in a token request is refused.
-    pub known: Vec<String>,
-    /// What each client (`client_id` of the token request) may ask for: a table
-    /// `{ "first-party" = ["read", "write"] }`, or (as the environment writes it) a list of
-    /// `"client=scope scope"` entries. A client not listed may ask for no scope.
-    #[serde(deserialize_with = "de_client_scopes")]
-    pub clients: BTreeMap<String, Vec<String>>,
-}
-
-fn de_client_scopes<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Table(BTreeMap<String, Vec<String>>),
-        Entries(Vec<String>),
-    }
-    match Written::deserialize(d)? {
-        Written::Table(table) => Ok(table),
-        Written::Entries(entries) => entries
-            .iter()
-            .map(|entry| {
-                let (client, scopes) = entry.split_once('=').ok_or_else(|| {
-                    serde::de::Error::custom(format!(
-                        "{entry:?} is not an entry like \"client=scope scope\""
-                    ))
-                })?;
-                let scopes = scopes.split(' ').filter(|s| !s.is_empty());
-                Ok((
-                    client.trim().to_owned(),
-                    scopes.map(str::to_owned).collect(),
-                ))
-            })
-            .collect(),
-    }
-}
-
-/// What a change of roles does to the user's sessions.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RolesConfig {
-    /// End every session of a user who loses a role, instead of letting access tokens carry
-    /// it until they expire.
-    pub end_sessions_on_removal: bool,
 }
 
 impl Default for RevocationsConfig {
@@ -502,38 +455,6 @@ impl Config {
         if let Some(url) = &self.cache.url {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(invalid("cache.url", "must be a redis:// or rediss:// URL"));
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_scopes(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            key: key.into(),
-            message,
-        };
-        for scope in &self.scopes.known {
-            if tessera_core::Scope::from_tokens([scope]).is_err() {
-                return Err(invalid(
-                    "scopes.known",
-                    format!(
-                        "{scope:?} is not a scope token (visible ASCII other than '\"' and '\\')"
-                    ),
-                ));
-            }
-        }
-        for (client, scopes) in &self.scopes.clients {
-            if client.is_empty() || !client.chars().all(|c| c.is_ascii_graphic()) {
-                return Err(invalid(
-                    "scopes.clients",
-                    format!("{client:?} is not a client_id (visible ASCII)"),
-                ));
-            }
-            if let Some(unknown) = scopes.iter().find(|s| !self.scopes.known.contains(s)) {
-                return Err(invalid(
-                    "scopes.clients",
-                    format!("{unknown:?} (for {client:?}) is not in scopes.known"),
-                ));
             }
         }
         Ok(())
