@@ -83,17 +83,18 @@ impl SessionCache {
             metrics::counter!("tessera_session_cache_total", "result" => "hit").increment(1);
             return Ok(Some((hit, Tier::Local)));
         }
+        // Taken before the reads: if the user's roles or claims change while they run, the
+        // record read may predate the change, and is then answered but not kept.
+        let epoch = self.local.epoch();
         if let Some(shared) = &self.shared {
             if let Some(found) = shared.lookup(hash, usable).await {
                 metrics::counter!("tessera_session_cache_total", "result" => "shared_hit")
                     .increment(1);
-                return Ok(Some((self.local.insert(found, now), Tier::Shared)));
+                let kept = self.local.insert_read_at(found, now, epoch);
+                return Ok(Some((kept, Tier::Shared)));
             }
         }
         metrics::counter!("tessera_session_cache_total", "result" => "miss").increment(1);
-        // Taken before the reads: if the user's roles change while they run, the record read
-        // here may predate the change and must not be kept.
-        let epoch = self.local.epoch();
         let Some(session) = store.session_by_secret_hash(hash).await? else {
             return Ok(None);
         };

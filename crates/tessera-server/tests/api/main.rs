@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod at_rest;
 mod authz;
+mod authz_pyjwt;
 mod cluster;
 mod connections;
 mod cookie_header;
