@@ -4,6 +4,7 @@
 //! Nothing here performs I/O or depends on an async runtime; time always comes from a [`Clock`]
 //! that the caller passes in, so every rule can be tested by moving a [`TestClock`].
 
+pub mod authz;
 pub mod clock;
 mod common_passwords;
 pub mod credential;
@@ -17,6 +18,7 @@ pub mod store;
 pub mod throttle;
 pub mod types;
 
+pub use authz::{CustomClaims, Roles, Scope};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use credential::Presented;
 pub use error::{StoreError, ValidationError};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::authz::{CustomClaims, Roles, Scope};
 use crate::error::ValidationError;
 use crate::secret::TokenHash;
 use crate::types::{ClientId, Email, SessionId, UserId};
@@ -21,6 +22,10 @@ pub struct User {
     pub locked: bool,
     /// When the owner proved the address (a link sent to it was used); `None`: not yet.
     pub email_verified_at: Option<OffsetDateTime>,
+    /// Carried by every credential of the user (the `roles` claim of access tokens).
+    pub roles: Roles,
+    /// Put into every access token of the user beside the standard claims.
+    pub claims: CustomClaims,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -83,6 +88,9 @@ pub struct Session {
     /// Set when the session was ended before it expired; kept for a while so that every
     /// instance can learn that access tokens carrying this `sid` are dead.
     pub revoked_at: Option<OffsetDateTime>,
+    /// What a token session was granted (the password grant's `scope`): the most its access
+    /// tokens may carry. `None` for cookie and header sessions, and token sessions granted none.
+    pub scope: Option<Scope>,
 }
 
 /// One refresh token. Tokens rotated from one login form a family that shares `family_id` and

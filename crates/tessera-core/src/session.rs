@@ -54,6 +54,9 @@ pub struct SessionRecord {
     pub session: Session,
     pub email: crate::types::Email,
     pub locked: bool,
+    /// The user's roles and custom claims as of when the record was read.
+    pub roles: crate::authz::Roles,
+    pub claims: crate::authz::CustomClaims,
 }
 
 impl SessionRecord {
@@ -109,6 +112,7 @@ impl SessionLifetimes {
             ip: client.ip,
             user_agent: client.user_agent,
             revoked_at: None,
+            scope: None,
         }
     }
 

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::authz::{CustomClaims, Roles};
 use crate::error::StoreError;
 use crate::mail::{EmailToken, EmailTokenPurpose, OutboxMail};
 use crate::model::{
@@ -31,6 +32,23 @@ pub trait UserStore: Send + Sync {
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
     async fn set_locked(&self, id: UserId, locked: bool, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Replaces the user's roles with `roles` only if they are still `expected` (compare and
+    /// set, so that two concurrent edits cannot lose one another). False when the user is gone
+    /// or its roles are no longer `expected`.
+    async fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &Roles,
+        roles: &Roles,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Replaces the user's custom claims. False when the user is gone.
+    async fn set_claims(
+        &self,
+        id: UserId,
+        claims: &CustomClaims,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// Marks the address verified at `at` if it still is `email` (a link sent to an address
     /// proves only that address). Returns false otherwise or for an unknown user.
     async fn set_email_verified(

@@ -102,6 +102,8 @@ async fn insert_user(
         password_hash: hash,
         locked: false,
         email_verified_at: caller.is_none().then_some(now),
+        roles: tessera_core::Roles::default(),
+        claims: tessera_core::CustomClaims::default(),
         created_at: now,
         updated_at: now,
     };
@@ -247,7 +249,8 @@ pub async fn change_password_and_rotate(
         return Ok(Successor::Session(session, secret));
     }
     let client_id = p.client_id.as_deref().unwrap_or(grants::DEFAULT_CLIENT_ID);
-    let grant = grants::issue_for_new_session(engine, p.user_id, session.id, client_id).await?;
+    let user = crate::authz::user(engine, p.user_id).await?;
+    let grant = grants::issue_for_new_session(engine, &user, &session, client_id).await?;
     Ok(Successor::Tokens(grant))
 }
 

@@ -38,6 +38,10 @@ pub enum AuditKind {
     EmailChanged,
     /// A mail was given up on after permanent refusal or too many attempts.
     MailFailed,
+    /// The user's roles were set, added to or removed from (detail: `added`, `removed`).
+    RolesChanged,
+    /// The user's custom claims were replaced (detail: the claim names, never the values).
+    ClaimsChanged,
 }
 
 impl AuditKind {
@@ -65,6 +69,8 @@ impl AuditKind {
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
             Self::MailFailed => "mail_failed",
+            Self::RolesChanged => "roles_changed",
+            Self::ClaimsChanged => "claims_changed",
         }
     }
 }

@@ -5,7 +5,9 @@
 //! [`tessera_core::credential::Presented::classify`] and matched here exhaustively.
 
 use tessera_core::credential::Presented;
-use tessera_core::{Email, SecretToken, Session, SessionId, SessionKind, UserId};
+use tessera_core::{
+    CustomClaims, Email, Roles, Scope, SecretToken, Session, SessionId, SessionKind, UserId,
+};
 use tessera_token::VerifyError;
 use time::OffsetDateTime;
 
@@ -72,6 +74,12 @@ pub struct Principal {
     pub expires_at: OffsetDateTime,
     /// The `client_id` claim of an access token, kept when a password change reissues tokens.
     pub client_id: Option<String>,
+    /// The user's roles: as of the check for a session secret, as of issue for an access token.
+    pub roles: Roles,
+    /// The scope of an access token; `None` for session secrets and unscoped tokens.
+    pub scope: Option<Scope>,
+    /// The user's custom claims, with the same freshness as `roles`.
+    pub claims: CustomClaims,
 }
 
 /// The principal behind `presented`, or `None` when it is not a valid credential for `channel`.
@@ -123,6 +131,9 @@ async fn session_principal(
         email: Some(entry.email.clone()),
         session: Some(entry.session.clone()),
         client_id: None,
+        roles: entry.roles.clone(),
+        scope: entry.session.scope.clone(),
+        claims: entry.claims.clone(),
     }))
 }
 
@@ -150,6 +161,12 @@ async fn access_principal(engine: &Engine, token: &str, channel: Channel) -> Opt
             session: None,
             email: None,
             expires_at: claims.expires_at(),
+            roles: Roles::from_signed(claims.roles),
+            scope: claims
+                .scope
+                .as_deref()
+                .and_then(|s| Scope::parse(s).ok().flatten()),
+            claims: CustomClaims::from_signed(claims.custom),
             client_id: Some(claims.client_id),
         }),
         Err(reason) => {

@@ -13,6 +13,10 @@ pub enum EngineError {
     /// cause, so a caller learns nothing about which.
     #[error("invalid credentials")]
     InvalidGrant,
+    /// A requested scope is unknown, not allowed to the client, or wider than what was granted
+    /// (RFC 6749 §5.2 `invalid_scope`).
+    #[error("the requested scope is invalid, unknown, or exceeds what may be granted")]
+    InvalidScope,
     /// A client's id and secret do not match.
     #[error("client authentication failed")]
     InvalidClient,

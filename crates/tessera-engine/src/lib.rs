@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod authz;
 pub mod caller;
 pub mod clients;
 pub mod credential;
@@ -38,4 +39,4 @@ pub use caller::Caller;
 pub use credential::{AuthMethod, Channel, Principal};
 pub use engine::{Dependencies, Engine, Health, ServerSecrets, StartError};
 pub use error::{EngineError, EngineResult};
-pub use settings::{EmailSettings, KeySettings, Limits, Settings, VerificationMode};
+pub use settings::{AuthzSettings, EmailSettings, KeySettings, Limits, Settings, VerificationMode};

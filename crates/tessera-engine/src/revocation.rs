@@ -81,6 +81,7 @@ pub async fn follow_feed(
                 engine.revocation_stream.revoked(session, at);
                 metrics::counter!("tessera_revocations_received_total").increment(1);
             }
+            Ok(FeedEvent::UserChanged { user }) => engine.sessions.evict_user_local(user),
             Ok(FeedEvent::Resync) => resync(&engine).await,
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 resync(&engine).await;

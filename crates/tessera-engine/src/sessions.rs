@@ -7,7 +7,9 @@ use tessera_core::password::Verification;
 use tessera_core::session::{Account, ClientInfo, SessionLifetimes, SessionRecord};
 use tessera_core::throttle::ThrottleKey;
 use tessera_core::types::Password;
-use tessera_core::{Email, SecretToken, Session, SessionId, SessionKind, TokenKind, User, UserId};
+use tessera_core::{
+    Email, Scope, SecretToken, Session, SessionId, SessionKind, TokenKind, User, UserId,
+};
 use time::OffsetDateTime;
 
 use crate::error::{EngineError, EngineResult};
@@ -76,13 +78,13 @@ fn live(engine: &Engine, record: &SessionRecord, now: OffsetDateTime) -> bool {
         .is_live()
 }
 
-/// A session by id, if it is live now and its account is not locked: what a refresh and an
-/// introspection accept.
+/// A session by id and its user, if it is live now and its account is not locked: what a
+/// refresh and an introspection accept.
 pub async fn live_by_id(
     engine: &Engine,
     id: SessionId,
     now: OffsetDateTime,
-) -> EngineResult<Option<Session>> {
+) -> EngineResult<Option<(Session, User)>> {
     let Some(session) = engine.store.session_by_id(id).await? else {
         return Ok(None);
     };
@@ -95,7 +97,7 @@ pub async fn live_by_id(
         tokens::is_revoked(engine, id),
         now,
     );
-    Ok(verdict.is_live().then_some(session))
+    Ok(verdict.is_live().then_some((session, user)))
 }
 
 /// A successful login: the user and a brand-new session with its secret.
@@ -106,14 +108,15 @@ pub struct Login {
     pub secret: SecretToken,
 }
 
-/// Verifies credentials and opens a new session of `kind`. Every failure — unknown email, wrong
-/// password, locked account, malformed input — is the same [`EngineError::InvalidGrant`] after the
-/// same amount of hashing work.
+/// Verifies credentials and opens a new session of `kind` (granted `scope`, for a token
+/// session). Every failure — unknown email, wrong password, locked account, malformed input — is
+/// the same [`EngineError::InvalidGrant`] after the same amount of hashing work.
 pub async fn login(
     engine: &Engine,
     email: &str,
     password: &str,
     kind: SessionKind,
+    scope: Option<Scope>,
     caller: &Caller,
 ) -> Result<Login, EngineError> {
     let now = engine.clock.now();
@@ -198,7 +201,7 @@ pub async fn login(
         return Err(EngineError::Forbidden("email address not verified"));
     }
 
-    let (session, secret) = open_session(engine, user.id, kind, caller).await?;
+    let (session, secret) = open_session(engine, user.id, kind, scope, caller).await?;
     engine
         .audit(
             AuditKind::LoginSucceeded,
@@ -222,6 +225,7 @@ pub async fn open_session(
     engine: &Engine,
     user_id: UserId,
     kind: SessionKind,
+    scope: Option<Scope>,
     caller: &Caller,
 ) -> Result<(Session, SecretToken), EngineError> {
     let now = engine.clock.now();
@@ -232,7 +236,8 @@ pub async fn open_session(
     } else {
         &engine.settings.session_lifetimes
     };
-    let session = lifetimes.open(user_id, kind, secret.hash(), client, now);
+    let mut session = lifetimes.open(user_id, kind, secret.hash(), client, now);
+    session.scope = scope;
     engine.store.create_session(&session).await?;
     end_sessions_over_cap(engine, user_id, session.id, caller).await?;
     Ok((session, secret))
@@ -326,7 +331,8 @@ pub async fn revoke(
 
 /// Replaces the caller's session `old` with a new one of the same kind: new id, new secret, the
 /// old one ended through the normal revoke path (its refresh tokens and access tokens die with
-/// it). The old one ends first, so the per-user session cap never counts both.
+/// it). The old one ends first, so the per-user session cap never counts both. The new one keeps
+/// the old one's scope: re-authenticating grants nothing new.
 pub async fn rotate(
     engine: &Engine,
     user_id: UserId,
@@ -334,6 +340,7 @@ pub async fn rotate(
     kind: SessionKind,
     caller: &Caller,
 ) -> Result<(Session, SecretToken), EngineError> {
+    let scope = engine.store.session_by_id(old).await?.and_then(|s| s.scope);
     revoke(
         engine,
         old,
@@ -342,7 +349,7 @@ pub async fn rotate(
         Some(caller),
     )
     .await?;
-    open_session(engine, user_id, kind, caller).await
+    open_session(engine, user_id, kind, scope, caller).await
 }
 
 /// Ends the session whose cookie this browser sent along with a cookie login that has just

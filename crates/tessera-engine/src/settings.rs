@@ -1,6 +1,7 @@
 //! What the engine is told at start, typed. The server builds it from its configuration file;
 //! the engine never reads configuration itself, so it can be driven by any front end.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use secrecy::SecretString;
@@ -8,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 use tessera_core::session::SessionLifetimes;
 use tessera_core::throttle::Rate;
 use tessera_core::types::PasswordPolicy;
+use tessera_core::Scope;
 use tessera_token::refresh::RefreshPolicy;
 use tessera_token::TokenConfig;
 use time::Duration;
@@ -40,6 +42,7 @@ pub struct Settings {
     pub admin_api_key: Option<SecretString>,
     /// Mail delivery and the flows that send mail.
     pub email: EmailSettings,
+    pub authz: AuthzSettings,
 }
 
 /// Whether an account must prove its address.
@@ -110,6 +113,20 @@ impl EmailSettings {
             poll_interval: Duration::seconds(5),
         }
     }
+}
+
+/// Scopes and roles policy (`[scopes]` and `[roles]` in the configuration file).
+#[derive(Debug, Clone, Default)]
+pub struct AuthzSettings {
+    /// The scopes this server knows. Empty: no scope is ever granted, and any `scope` in a
+    /// token request is refused.
+    pub known_scopes: BTreeSet<String>,
+    /// The scopes each client (by its `client_id`) may ask for; a client not listed may ask
+    /// for none.
+    pub client_scopes: HashMap<String, Scope>,
+    /// End every session of a user who loses a role, instead of letting access tokens carry
+    /// the role until they expire (cookie and `tss_` sessions see the change at once anyway).
+    pub end_sessions_on_role_removal: bool,
 }
 
 /// Where the key that encrypts signing keys at rest comes from; see [`crate::key_file`].

@@ -9,7 +9,7 @@ use serde_json::json;
 use tessera_core::credential::Presented;
 use tessera_core::session::SessionLifetimes;
 use tessera_core::store::Store;
-use tessera_core::{Clock, KeyState, SessionId, SigningKeyRecord};
+use tessera_core::{Clock, CustomClaims, KeyState, Roles, Scope, SessionId, SigningKeyRecord};
 use tessera_token::refresh::RefreshPolicy;
 use tessera_token::rotation;
 use tessera_token::{EncryptionKey, KeyError, KeyRing, TokenConfig, Verifier};
@@ -226,33 +226,43 @@ pub async fn introspect(engine: &Engine, token: &str) -> EngineResult<serde_json
                 return Ok(inactive);
             };
             let usable = t.used_at.is_none() && t.revoked_at.is_none() && now < t.expires_at;
-            if !usable
-                || sessions::live_by_id(engine, t.session_id, now)
-                    .await?
-                    .is_none()
-            {
+            let live = sessions::live_by_id(engine, t.session_id, now).await?;
+            let (Some((session, user)), true) = (live, usable) else {
                 return Ok(inactive);
-            }
-            Ok(json!({
+            };
+            let body = json!({
                 "active": true, "token_type": "refresh_token", "sub": t.user_id.to_string(),
                 "sid": t.session_id.to_string(), "exp": t.expires_at.unix_timestamp(),
                 "iat": t.created_at.unix_timestamp(), "iss": cfg.issuer, "aud": cfg.audience,
-            }))
+            });
+            Ok(with_authz(
+                body,
+                &user.roles,
+                session.scope.as_ref(),
+                &user.claims,
+            ))
         }
         Presented::SessionSecret(secret) => {
             let Some(s) = engine.store.session_by_secret_hash(&secret.hash()).await? else {
                 return Ok(inactive);
             };
-            if s.secret_hash != secret.hash()
-                || sessions::live_by_id(engine, s.id, now).await?.is_none()
-            {
+            if s.secret_hash != secret.hash() {
                 return Ok(inactive);
             }
-            Ok(json!({
+            let Some((s, user)) = sessions::live_by_id(engine, s.id, now).await? else {
+                return Ok(inactive);
+            };
+            let body = json!({
                 "active": true, "token_type": "session_token", "sub": s.user_id.to_string(),
                 "sid": s.id.to_string(), "exp": s.idle_expires_at.min(s.expires_at).unix_timestamp(),
                 "iat": s.created_at.unix_timestamp(), "iss": cfg.issuer, "aud": cfg.audience,
-            }))
+            });
+            Ok(with_authz(
+                body,
+                &user.roles,
+                s.scope.as_ref(),
+                &user.claims,
+            ))
         }
         Presented::AccessToken(jwt) => Ok(match engine.tokens.verifier.check(jwt, now) {
             Ok(c) => {
@@ -264,10 +274,38 @@ pub async fn introspect(engine: &Engine, token: &str) -> EngineResult<serde_json
                 if let Some(scope) = c.scope {
                     body["scope"] = json!(scope);
                 }
+                if !c.roles.is_empty() {
+                    body["roles"] = json!(c.roles);
+                }
+                // What the token says, as it says it: custom claims beside the standard members.
+                for (name, value) in c.custom {
+                    body[name] = value;
+                }
                 body
             }
             Err(_) => inactive,
         }),
         Presented::Unrecognised => Ok(inactive),
     }
+}
+
+/// An introspection answer with what the credential carries: `roles` and `scope` when there
+/// are any, and the custom claims beside the standard members (RFC 7662 §2.2 allows extension
+/// members; their names cannot shadow the standard ones, see `tessera_core::RESERVED_CLAIMS`).
+fn with_authz(
+    mut body: serde_json::Value,
+    roles: &Roles,
+    scope: Option<&Scope>,
+    claims: &CustomClaims,
+) -> serde_json::Value {
+    if !roles.is_empty() {
+        body["roles"] = json!(roles);
+    }
+    if let Some(scope) = scope {
+        body["scope"] = json!(scope.to_string());
+    }
+    for (name, value) in claims.as_map() {
+        body[name] = value.clone();
+    }
+    body
 }

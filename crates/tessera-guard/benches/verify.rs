@@ -52,6 +52,7 @@ fn verify(c: &mut Criterion) {
             client_id: "first-party".into(),
             scope: Some("openid profile".into()),
             roles: vec!["admin".into()],
+            claims: serde_json::Map::new(),
         };
         state
             .tokens

@@ -23,8 +23,14 @@ pub struct Principal {
     pub session: SessionId,
     /// The client the access token was issued to; `None` for opaque credentials.
     pub client_id: Option<String>,
+    /// The scope granted (space-separated, RFC 6749 §3.3); `None` for session credentials and
+    /// unscoped tokens.
     pub scope: Option<String>,
+    /// The user's roles: as issued for an access token (current as of its last refresh), as of
+    /// the check for opaque credentials.
     pub roles: Vec<String>,
+    /// The user's custom claims, with the same freshness as `roles`.
+    pub claims: serde_json::Map<String, serde_json::Value>,
     /// When the credential stops being valid (`exp` of an access token; the session's expiry
     /// for opaque credentials).
     pub expires_at: OffsetDateTime,
@@ -38,6 +44,16 @@ impl Principal {
             .as_deref()
             .is_some_and(|granted| granted.split(' ').any(|s| s == scope))
     }
+
+    /// Whether `role` is one of the roles held.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// The custom claim `name`, if the user has it.
+    pub fn claim(&self, name: &str) -> Option<&serde_json::Value> {
+        self.claims.get(name)
+    }
 }
 
 impl From<AccessClaims> for Principal {
@@ -49,6 +65,7 @@ impl From<AccessClaims> for Principal {
             client_id: Some(claims.client_id),
             scope: claims.scope,
             roles: claims.roles,
+            claims: claims.custom,
             method: AuthMethod::AccessToken,
         }
     }

@@ -190,6 +190,13 @@ struct CheckBody {
     method: String,
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
+    // Absent from servers older than roles and scopes.
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl CheckBody {
@@ -198,8 +205,9 @@ impl CheckBody {
             user: self.user_id,
             session: self.session_id,
             client_id: None,
-            scope: None,
-            roles: Vec::new(),
+            scope: self.scope,
+            roles: self.roles,
+            claims: self.claims,
             expires_at: self.expires_at,
             method: match self.method.as_str() {
                 "cookie" => AuthMethod::Cookie,

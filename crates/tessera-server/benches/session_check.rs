@@ -138,6 +138,7 @@ async fn sign_in(state: &AppState) -> (SecretToken, tessera_core::SessionId) {
         "bench@example.com",
         "correct horse battery",
         tessera_core::SessionKind::Header,
+        None,
         &caller,
     )
     .await

@@ -10,6 +10,7 @@ use crate::app::{build_state, shutdown_signal, Application, Options};
 use crate::config::Config;
 use crate::routes::views::rfc3339;
 use crate::state::AppState;
+use tessera_engine::authz::{self, RoleChange};
 use tessera_engine::{accounts, clients, keys, sessions};
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,9 @@ enum Command {
     /// Inspect and end a user's sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// List and change a user's roles (carried by every credential of the user).
+    #[command(subcommand)]
+    Roles(RolesCommand),
     /// Inspect and rotate the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -63,6 +67,26 @@ enum SessionsCommand {
     List { email: String },
     /// End every session of an account.
     Revoke { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum RolesCommand {
+    /// Print the roles of an account, one per line.
+    List { email: String },
+    /// Give an account exactly these roles (none: take every role away).
+    Set { email: String, roles: Vec<String> },
+    /// Add roles to an account.
+    Add {
+        email: String,
+        #[arg(required = true)]
+        roles: Vec<String>,
+    },
+    /// Take roles from an account.
+    Remove {
+        email: String,
+        #[arg(required = true)]
+        roles: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +145,7 @@ async fn execute(cli: Cli) -> Result<(), String> {
         }
         Command::User(cmd) => user_command(config, cmd).await,
         Command::Sessions(cmd) => sessions_command(config, cmd).await,
+        Command::Roles(cmd) => roles_command(config, cmd).await,
         Command::Clients(cmd) => clients_command(config, cmd).await,
         Command::Keys(cmd) => keys_command(config, cmd).await,
         Command::AdminKey(_) => unreachable!("handled above"),
@@ -203,6 +228,31 @@ async fn sessions_command(config: Config, cmd: SessionsCommand) -> Result<(), St
             println!("ended {} session(s) of {}", ids.len(), user.email);
         }
     }
+    Ok(())
+}
+
+/// A change made here reaches running servers through the revocation feed (Redis or Postgres);
+/// with a SQLite file they see it within the seconds their session cache keeps a record.
+async fn roles_command(config: Config, cmd: RolesCommand) -> Result<(), String> {
+    let state = offline_state(config).await?;
+    let (email, change) = match cmd {
+        RolesCommand::List { email } => {
+            let user = find_user(&state, &email).await?;
+            for role in user.roles.iter() {
+                println!("{role}");
+            }
+            return Ok(());
+        }
+        RolesCommand::Set { email, roles } => (email, RoleChange::Set(roles)),
+        RolesCommand::Add { email, roles } => (email, RoleChange::Add(roles)),
+        RolesCommand::Remove { email, roles } => (email, RoleChange::Remove(roles)),
+    };
+    let user = find_user(&state, &email).await?;
+    let roles = authz::change_roles(&state, user.id, &change, None)
+        .await
+        .map_err(describe)?;
+    let list: Vec<&str> = roles.iter().collect();
+    println!("roles of {}: {}", user.email, list.join(" "));
     Ok(())
 }
 

@@ -17,6 +17,10 @@ use tessera_engine::{EmailSettings, Limits, VerificationMode};
 use tessera_token::Alg;
 use time::Duration;
 
+mod authz;
+
+pub use authz::{RolesConfig, ScopesConfig};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
@@ -72,6 +76,8 @@ pub struct Config {
     pub keys: KeysConfig,
     pub revocations: RevocationsConfig,
     pub email: EmailConfig,
+    pub scopes: ScopesConfig,
+    pub roles: RolesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,6 +326,8 @@ const LIST_KEYS: &[&str] = &[
     "server.trusted_proxies",
     "server.allowed_return_origins",
     "password.deny_list",
+    "scopes.known",
+    "scopes.clients",
 ];
 
 /// The keys of `section`, as serde knows them from the section's struct: the one source of
@@ -341,6 +349,8 @@ fn section_keys(section: &str) -> Option<&'static [&'static str]> {
         "keys" => keys_of::<KeysConfig>(),
         "revocations" => keys_of::<RevocationsConfig>(),
         "email" => keys_of::<EmailConfig>(),
+        "scopes" => keys_of::<ScopesConfig>(),
+        "roles" => keys_of::<RolesConfig>(),
         _ => return None,
     })
 }
@@ -485,6 +495,7 @@ impl Config {
                 .map_err(|_| invalid("keys.encryption_key", "must be 32 bytes, base64 encoded"))?;
         }
         self.validate_email()?;
+        self.validate_scopes()?;
         if let Some(url) = &self.cache.url {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(invalid("cache.url", "must be a redis:// or rediss:// URL"));

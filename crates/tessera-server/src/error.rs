@@ -101,6 +101,7 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(reason) => Self::InvalidRequest(reason),
             EngineError::InvalidGrant => Self::InvalidGrant,
             EngineError::InvalidClient => Self::InvalidClient,
+            EngineError::InvalidScope => Self::InvalidScope,
             EngineError::Unauthenticated => Self::Unauthorized { bearer: false },
             EngineError::Forbidden(why) => Self::Forbidden(why),
             EngineError::NotFound => Self::NotFound,

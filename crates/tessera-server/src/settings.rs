@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use tessera_core::session::SessionLifetimes;
 use tessera_core::types::PasswordPolicy;
-use tessera_engine::{EmailSettings, KeySettings, Settings};
+use tessera_core::Scope;
+use tessera_engine::{AuthzSettings, EmailSettings, KeySettings, Settings};
 use tessera_token::refresh::RefreshPolicy;
 use tessera_token::TokenConfig;
 
@@ -68,6 +69,20 @@ impl Config {
             },
             admin_api_key: self.admin.api_key.clone(),
             email: self.email_settings(),
+            authz: AuthzSettings {
+                known_scopes: self.scopes.known.iter().cloned().collect(),
+                client_scopes: self
+                    .scopes
+                    .clients
+                    .iter()
+                    .filter_map(|(client, scopes)| {
+                        // Validated at load; a client with an empty list may ask for nothing.
+                        let scope = Scope::from_tokens(scopes).ok().flatten()?;
+                        Some((client.clone(), scope))
+                    })
+                    .collect(),
+                end_sessions_on_role_removal: self.roles.end_sessions_on_removal,
+            },
         }
     }
 }

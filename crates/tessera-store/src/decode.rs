@@ -73,3 +73,26 @@ pub(crate) fn corrupt(column: &str, what: &str) -> StoreError {
 pub(crate) fn column_error(column: &str, err: &sqlx::Error) -> StoreError {
     StoreError::Corrupt(format!("{column}: {err}"))
 }
+
+pub(crate) fn roles(column: &str, text: &str) -> Result<tessera_core::Roles, StoreError> {
+    tessera_core::Roles::from_json(text).map_err(|_| corrupt(column, "not a valid roles array"))
+}
+
+pub(crate) fn claims(column: &str, text: &str) -> Result<tessera_core::CustomClaims, StoreError> {
+    tessera_core::CustomClaims::from_json(text)
+        .map_err(|_| corrupt(column, "not a valid claims object"))
+}
+
+pub(crate) fn scope(
+    column: &str,
+    text: Option<&str>,
+) -> Result<Option<tessera_core::Scope>, StoreError> {
+    match text {
+        None => Ok(None),
+        Some(text) => tessera_core::Scope::parse(text)
+            .ok()
+            .flatten()
+            .map(Some)
+            .ok_or_else(|| corrupt(column, "not a valid scope")),
+    }
+}

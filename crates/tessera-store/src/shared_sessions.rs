@@ -37,8 +37,9 @@ use crate::redis_link::RedisLink;
 pub const REVOKED_MARK_TTL: Duration = Duration::minutes(2);
 
 /// The record format this build writes and reads. A record with another `v` is a miss, so
-/// instances of two versions can share a Redis during a rolling upgrade. Version 2 added `mac`.
-const FORMAT_VERSION: u32 = 2;
+/// instances of two versions can share a Redis during a rolling upgrade. Version 2 added `mac`;
+/// version 3 the session's `scope` and the user's `roles` and `claims`.
+const FORMAT_VERSION: u32 = 3;
 
 /// Stores the record and its id index unless the session has been revoked; 1 if stored.
 const PUT_SCRIPT: &str = r"
@@ -217,6 +218,10 @@ struct Record {
     user_agent: Option<String>,
     email: String,
     locked: bool,
+    scope: Option<String>,
+    roles: Vec<String>,
+    /// The custom claims as their stored JSON text, so the tag covers exactly those bytes.
+    claims: String,
     /// HMAC-SHA256 (base64url) of this record serialised with `mac` empty.
     #[serde(default)]
     mac: String,
@@ -240,6 +245,9 @@ impl Record {
             user_agent: s.user_agent.clone(),
             email: entry.email.as_str().to_owned(),
             locked: entry.locked,
+            scope: s.scope.as_ref().map(ToString::to_string),
+            roles: entry.roles.as_slice().to_vec(),
+            claims: entry.claims.to_json(),
             mac: String::new(),
         }
     }
@@ -249,7 +257,7 @@ impl Record {
     fn tag(&self, key: &[u8; 32]) -> Result<String, serde_json::Error> {
         debug_assert!(self.mac.is_empty());
         let unsigned = serde_json::to_vec(self)?;
-        Ok(keyed_tag(key, &[b"tessera shared session v2", &unsigned]))
+        Ok(keyed_tag(key, &[b"tessera shared session v3", &unsigned]))
     }
 
     /// The bytes to store: the record with its tag.
@@ -309,9 +317,13 @@ fn decode_record(
             revoked_at: decode::opt_time("revoked_at", r.revoked_at)?,
             ip: r.ip,
             user_agent: r.user_agent,
+            scope: decode::scope("scope", r.scope.as_deref())?,
         },
         email: decode::email("email", &r.email)?,
         locked: r.locked,
+        roles: tessera_core::Roles::new(&r.roles)
+            .map_err(|_| decode::corrupt(WHAT, "roles are not valid"))?,
+        claims: decode::claims("claims", &r.claims)?,
     })
 }
 
@@ -346,6 +358,8 @@ mod tests {
             session: session(&owner, at(Duration::ZERO)),
             email: owner.email,
             locked: false,
+            roles: tessera_core::Roles::new(["admin", "editor"]).unwrap(),
+            claims: tessera_core::CustomClaims::new(serde_json::json!({"tenant": "acme"})).unwrap(),
         }
     }
 
@@ -361,7 +375,7 @@ mod tests {
     fn records_round_trip() {
         let entry = entry();
         let bytes = sealed(&entry);
-        assert!(bytes.starts_with(br#"{"v":2,"#));
+        assert!(bytes.starts_with(br#"{"v":3,"#));
         assert_eq!(
             decode_record(&bytes, &entry.session.secret_hash, &KEY).unwrap(),
             entry

@@ -73,12 +73,30 @@ mod sqlite {
         let fixture = fixtures::sqlite_file().await.expect("fixture");
         let store = fixture.store.clone();
         let good = Uuid::new_v4().to_string();
+        let (roles, claims) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        let scoped = Uuid::new_v4().to_string();
         let statements = [
-            "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at) VALUES ('not-a-uuid', 'a@example.test', 'h', 0, 0, 0)".to_owned(),
-            format!("INSERT INTO users (id, email, password_hash, locked, created_at, updated_at) VALUES ('{good}', 'Shouty@Example.test', 'h', 0, 0, 0)"),
+            "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at, roles, claims) VALUES ('not-a-uuid', 'a@example.test', 'h', 0, 0, 0, '[]', '{}')"
+                .to_owned(),
+            format!(
+                "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at, roles, claims) VALUES ('{good}', 'Shouty@Example.test', 'h', 0, 0, 0, '[]', \
+                 '{{}}')"
+            ),
+            format!(
+                "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at, roles, claims) VALUES ('{roles}', 'r@example.test', 'h', 0, 0, 0, \
+                 '[\"bad role\"]', '{{}}')"
+            ),
+            format!(
+                "INSERT INTO users (id, email, password_hash, locked, created_at, updated_at, roles, claims) VALUES ('{claims}', 'c@example.test', 'h', 0, 0, 0, '[]', \
+                 '{{\"exp\": 1}}')"
+            ),
             format!(
                 "INSERT INTO sessions VALUES ('{good}', '{good}', 'bogus', zeroblob(32), \
-                 0, 0, 0, 0, NULL, NULL, NULL)"
+                 0, 0, 0, 0, NULL, NULL, NULL, NULL)"
+            ),
+            format!(
+                "INSERT INTO sessions VALUES ('{scoped}', '{roles}', 'token', randomblob(32), \
+                 0, 0, 0, 0, NULL, NULL, NULL, 'a\\b')"
             ),
             "INSERT INTO clients VALUES ('short-hash', 'n', x'0102', 0)".to_owned(),
             format!(
@@ -104,6 +122,12 @@ mod sqlite {
         corrupt("unnormalised email", store.user_by_id(id).await.map(drop));
         let session = tessera_core::SessionId(good.parse().expect("uuid"));
         corrupt("bad kind", store.session_by_id(session).await.map(drop));
+        let roles = tessera_core::UserId(roles.parse().expect("uuid"));
+        corrupt("invalid role", store.user_by_id(roles).await.map(drop));
+        let claims = tessera_core::UserId(claims.parse().expect("uuid"));
+        corrupt("reserved claim", store.user_by_id(claims).await.map(drop));
+        let scoped = tessera_core::SessionId(scoped.parse().expect("uuid"));
+        corrupt("invalid scope", store.session_by_id(scoped).await.map(drop));
         let client = tessera_core::ClientId("short-hash".into());
         corrupt("short hash", store.client_by_id(&client).await.map(drop));
         corrupt("timestamp out of range", store.list_keys().await.map(drop));

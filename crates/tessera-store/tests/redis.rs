@@ -72,7 +72,16 @@ async fn redis_feed_reaches_other_instances() {
     a.publish(session, now_millis()).await.expect("publish");
     match next_event(&mut on_b, PATIENCE).await {
         FeedEvent::Revoked { session: got, .. } => assert_eq!(got, session),
-        FeedEvent::Resync => panic!("garbage must not cost a reconnect"),
+        other => panic!("garbage must not cost a reconnect: {other:?}"),
+    }
+    // A change of a user's roles reaches the other instance too.
+    let user = tessera_core::UserId::random();
+    a.publish_user_changed(user)
+        .await
+        .expect("publish user change");
+    match next_event(&mut on_b, PATIENCE).await {
+        FeedEvent::UserChanged { user: got } => assert_eq!(got, user),
+        other => panic!("expected the user change, got {other:?}"),
     }
 
     // Dropping a feed stops its subscriber.
@@ -475,7 +484,7 @@ async fn receive_all_without_resync(
             FeedEvent::Revoked { session, .. } => {
                 missing.remove(&session);
             }
-            FeedEvent::Resync => panic!("unexpected Resync; still missing {missing:?}"),
+            other => panic!("unexpected {other:?}; still missing {missing:?}"),
         }
     }
 }

@@ -38,6 +38,8 @@ fn entry(now: OffsetDateTime) -> SessionRecord {
         session: session(&owner, now),
         email: owner.email,
         locked: false,
+        roles: tessera_core::Roles::new(["reader"]).unwrap(),
+        claims: tessera_core::CustomClaims::default(),
     }
 }
 
@@ -84,7 +86,7 @@ async fn records_round_trip_with_a_ttl_and_an_id_index() {
 
     let record_key = cache.record_key(&hash);
     let raw = raw_get(&mut conn, &record_key).await.expect("record");
-    assert!(raw.starts_with(r#"{"v":2,"#), "{raw}");
+    assert!(raw.starts_with(r#"{"v":3,"#), "{raw}");
     assert!(raw.contains(entry.email.as_str()), "{raw}");
     let ttl = pttl(&mut conn, &record_key).await;
     assert!(
@@ -222,7 +224,7 @@ async fn garbage_is_an_error_never_a_hit() {
     for (what, value) in [
         ("bytes that are not JSON", b"\xff\xfe garbage".to_vec()),
         ("JSON without a version", br#"{"id":"x"}"#.to_vec()),
-        ("a v2 record missing fields", br#"{"v":2}"#.to_vec()),
+        ("a v3 record missing fields", br#"{"v":3}"#.to_vec()),
         ("a record naming another hash", tampered_hash.into_bytes()),
         ("a record with an invalid email", bad_email.into_bytes()),
         ("an empty value", Vec::new()),
@@ -250,8 +252,8 @@ async fn another_format_version_is_a_miss() {
     let key = cache.record_key(&hash);
     assert!(cache.put(&entry, now, TTL).await.expect("put"));
     let good = raw_get(&mut conn, &key).await.expect("record");
-    for version in ["0", "1", "3", "\"2\""] {
-        let other = good.replacen(r#""v":2"#, &format!(r#""v":{version}"#), 1);
+    for version in ["0", "1", "2", "4", "\"3\""] {
+        let other = good.replacen(r#""v":3"#, &format!(r#""v":{version}"#), 1);
         raw_set(&mut conn, &key, other.as_bytes()).await;
         match cache.get(&hash).await {
             Err(StoreError::Corrupt(msg)) => println!("v={version}: {msg}"),

@@ -30,6 +30,7 @@ fn request() -> AccessTokenRequest {
         client_id: "first-party".into(),
         scope: Some("openid profile".into()),
         roles: vec!["admin".into()],
+        claims: serde_json::Map::new(),
     }
 }
 

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{EncodingKey, Validation};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 use tessera_core::secret::random_bytes;
 use tessera_core::{SessionId, UserId};
 use time::OffsetDateTime;
@@ -32,6 +33,9 @@ pub struct AccessTokenRequest {
     pub client_id: String,
     pub scope: Option<String>,
     pub roles: Vec<String>,
+    /// The user's custom claims, put beside the standard ones. Their names were checked against
+    /// the registered and Tessera claims when they were set (`tessera_core::CustomClaims`).
+    pub claims: Map<String, Value>,
 }
 
 /// The claims of a Tessera access token. Times are NumericDate seconds.
@@ -50,6 +54,9 @@ pub struct AccessClaims {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Every other claim: the user's custom claims.
+    #[serde(flatten)]
+    pub custom: Map<String, Value>,
 }
 
 impl AccessClaims {
@@ -125,6 +132,7 @@ impl Signer {
             client_id: request.client_id.clone(),
             scope: request.scope.clone(),
             roles: request.roles.clone(),
+            custom: request.claims.clone(),
         };
         let payload = serde_json::to_vec(&claims).map_err(|_| KeyError::Sign)?;
         let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 400);

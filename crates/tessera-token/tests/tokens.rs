@@ -381,6 +381,7 @@ fn cached_verification_still_applies_time_and_revocation() {
         client_id: "c".into(),
         scope: None,
         roles: vec![],
+        claims: serde_json::Map::new(),
     };
     let token = verifier.ring().issue(&request, &cfg, now).unwrap().token;
 

@@ -7,7 +7,7 @@
 pub mod password;
 pub mod refresh;
 
-use tessera_core::{SessionId, UserId};
+use tessera_core::{Scope, Session, SessionId, User};
 use tessera_token::refresh::Rotation;
 use tessera_token::{AccessTokenRequest, IssuedToken};
 
@@ -47,24 +47,29 @@ impl GrantType {
 pub struct Grant {
     /// The session every credential of this grant derives from.
     pub session_id: SessionId,
+    /// The scope of the access token (RFC 6749 §5.1 `scope`).
+    pub scope: Option<Scope>,
     pub access: IssuedToken,
     /// The refresh token, for grants that issue one (every grant so far does).
     pub refresh: Option<Rotation>,
 }
 
-/// An access token for `session`, signed with the current key.
+/// An access token for `session`, signed with the current key, carrying the user's roles and
+/// custom claims as they are now and `scope`.
 pub(crate) fn issue_access(
     engine: &Engine,
-    user: UserId,
+    user: &User,
     session: SessionId,
     client_id: &str,
+    scope: Option<&Scope>,
 ) -> EngineResult<IssuedToken> {
     let request = AccessTokenRequest {
-        sub: user,
+        sub: user.id,
         sid: session,
         client_id: client_id.to_owned(),
-        scope: None,
-        roles: Vec::new(),
+        scope: scope.map(ToString::to_string),
+        roles: user.roles.as_slice().to_vec(),
+        claims: user.claims.as_map().clone(),
     };
     engine
         .tokens
@@ -75,24 +80,26 @@ pub(crate) fn issue_access(
 }
 
 /// The first refresh token of a new family for a freshly opened token session, and an access
-/// token: what the password grant and a token caller's password change hand out.
+/// token with the session's scope: what the password grant and a token caller's password change
+/// hand out.
 pub async fn issue_for_new_session(
     engine: &Engine,
-    user_id: UserId,
-    session_id: SessionId,
+    user: &User,
+    session: &Session,
     client_id: &str,
 ) -> EngineResult<Grant> {
     let family = tessera_token::refresh::issue_family(
         engine.store.as_ref(),
-        session_id,
-        user_id,
+        session.id,
+        user.id,
         engine.clock.now(),
         &engine.tokens.refresh,
     )
     .await?;
-    let access = issue_access(engine, user_id, session_id, client_id)?;
+    let access = issue_access(engine, user, session.id, client_id, session.scope.as_ref())?;
     Ok(Grant {
-        session_id,
+        session_id: session.id,
+        scope: session.scope.clone(),
         access,
         refresh: Some(family),
     })

@@ -9,7 +9,7 @@ use tessera_token::refresh::RotateResult;
 
 use super::{issue_access, Grant};
 use crate::error::{EngineError, EngineResult};
-use crate::{sessions, AuditKind, Caller, Engine};
+use crate::{authz, sessions, AuditKind, Caller, Engine};
 
 /// The session a refresh token belongs to, if that token exists at all: for a transport's CSRF
 /// check of cookie-borne refreshes, which must happen before the token is spent.
@@ -24,13 +24,28 @@ pub async fn session_of(
         .map(|t| t.session_id))
 }
 
+/// Rotates `presented` and issues an access token with the session's scope, or `scope` when
+/// given and within it ([`authz::narrow_scope`]). A scope that would widen the grant is
+/// [`EngineError::InvalidScope`], decided before the token is spent.
 pub async fn grant(
     engine: &Engine,
     presented: &SecretToken,
     client_id: &str,
+    scope: Option<&str>,
     caller: &Caller,
 ) -> EngineResult<Grant> {
     let now = engine.clock.now();
+    // Checked against the session before anything is spent: a refused widening must leave the
+    // refresh token usable.
+    if let Some(requested) = scope {
+        let session = match session_of(engine, presented).await? {
+            Some(id) => engine.store.session_by_id(id).await?,
+            None => None,
+        };
+        if let Some(session) = session {
+            authz::narrow_scope(session.scope.as_ref(), Some(requested))?;
+        }
+    }
     let outcome = tessera_token::refresh::rotate(
         engine.store.as_ref(),
         presented,
@@ -69,7 +84,8 @@ pub async fn grant(
         }
     };
     // The family is only as alive as its session: a revoked, expired or locked one ends it.
-    let Some(session) = sessions::live_by_id(engine, rotation.session_id, now).await? else {
+    let Some((session, user)) = sessions::live_by_id(engine, rotation.session_id, now).await?
+    else {
         engine
             .store
             .revoke_refresh_family(rotation.family_id, now)
@@ -82,10 +98,19 @@ pub async fn grant(
             .touch_session(session.id, touch.last_seen_at, touch.idle_expires_at)
             .await?;
     }
-    let access = issue_access(engine, rotation.user_id, rotation.session_id, client_id)?;
+    // Narrowing holds for this access token only: the session keeps its grant (RFC 6749 §6).
+    let scope = authz::narrow_scope(session.scope.as_ref(), scope)?;
+    let access = issue_access(
+        engine,
+        &user,
+        rotation.session_id,
+        client_id,
+        scope.as_ref(),
+    )?;
     metrics::counter!("tessera_refresh_total", "result" => "rotated").increment(1);
     Ok(Grant {
         session_id: rotation.session_id,
+        scope,
         access,
         refresh: Some(rotation),
     })

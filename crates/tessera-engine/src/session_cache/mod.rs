@@ -83,11 +83,15 @@ impl SessionCache {
             metrics::counter!("tessera_session_cache_total", "result" => "hit").increment(1);
             return Ok(Some((hit, Tier::Local)));
         }
+        // Taken before the reads: if the user's roles or claims change while they run, the
+        // record read may predate the change, and is then answered but not kept.
+        let epoch = self.local.epoch();
         if let Some(shared) = &self.shared {
             if let Some(found) = shared.lookup(hash, usable).await {
                 metrics::counter!("tessera_session_cache_total", "result" => "shared_hit")
                     .increment(1);
-                return Ok(Some((self.local.insert(found, now), Tier::Shared)));
+                let kept = self.local.insert_read_at(found, now, epoch);
+                return Ok(Some((kept, Tier::Shared)));
             }
         }
         metrics::counter!("tessera_session_cache_total", "result" => "miss").increment(1);
@@ -101,8 +105,13 @@ impl SessionCache {
             session,
             email: user.email,
             locked: user.locked,
+            roles: user.roles,
+            claims: user.claims,
         };
-        Ok(Some((self.local.insert(record, now), Tier::Store)))
+        Ok(Some((
+            self.local.insert_read_at(record, now, epoch),
+            Tier::Store,
+        )))
     }
 
     /// Keeps the local copy in step after an activity write.
@@ -130,7 +139,8 @@ impl SessionCache {
         self.local.evict(id);
     }
 
-    /// Drops every cached session of a user from this instance's tier (lock, unlock).
+    /// Drops every cached session of a user from this instance's tier (lock, unlock, a change
+    /// of roles or claims), and keeps records read from the store before now out of it.
     pub fn evict_user_local(&self, user: UserId) {
         self.local.evict_user(user);
     }
@@ -145,6 +155,14 @@ impl SessionCache {
         if let Some(shared) = &self.shared {
             shared.revoke(id).await;
         }
+    }
+
+    /// Drops session `id` from the shared tier because what its record says about the user
+    /// changed: the same delete and mark as a revocation, so that a fill that read the store
+    /// before the change cannot write the old record back. The session stays valid; it is
+    /// read from the store until the mark expires.
+    pub async fn invalidate_shared(&self, id: SessionId) {
+        self.revoke_shared(id).await;
     }
 
     /// Retries the shared-tier deletes that failed while Redis was unreachable.

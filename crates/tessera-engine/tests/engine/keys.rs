@@ -25,6 +25,7 @@ fn token(engine: &tessera_engine::Engine) -> String {
         client_id: "test".into(),
         scope: None,
         roles: Vec::new(),
+        claims: Default::default(),
     };
     engine
         .tokens

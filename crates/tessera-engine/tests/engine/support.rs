@@ -42,6 +42,7 @@ pub fn settings(store_url: &str) -> Settings {
         // Keys in clear: these stores are throw-away, and no key file is wanted in the temp dir.
         keys: KeySettings::default(),
         admin_api_key: None,
+        authz: tessera_engine::AuthzSettings::default(),
         email: EmailSettings {
             verification: VerificationMode::Off,
             dir: std::env::temp_dir().join(format!("tessera-engine-mail-{}", uuid::Uuid::new_v4())),

@@ -26,16 +26,19 @@ async fn the_sweep_loop_deletes_expired_sessions_and_stops_on_shutdown(store: Ar
         password_hash: "unused".into(),
         locked: false,
         email_verified_at: None,
+        roles: tessera_core::Roles::default(),
+        claims: tessera_core::CustomClaims::default(),
         created_at: now,
         updated_at: now,
     };
     store.create_user(&user).await.unwrap();
     let caller = Caller::local();
-    let (expiring, _) = sessions::open_session(&engine, user.id, SessionKind::Header, &caller)
-        .await
-        .unwrap();
+    let (expiring, _) =
+        sessions::open_session(&engine, user.id, SessionKind::Header, None, &caller)
+            .await
+            .unwrap();
     clock.advance(Duration::minutes(31)); // past the 30-minute idle timeout
-    let (fresh, _) = sessions::open_session(&engine, user.id, SessionKind::Header, &caller)
+    let (fresh, _) = sessions::open_session(&engine, user.id, SessionKind::Header, None, &caller)
         .await
         .unwrap();
 

@@ -34,6 +34,7 @@ fn issued(app: &Instance, cfg: &tessera_token::TokenConfig, now: time::OffsetDat
         client_id: "first-party".into(),
         scope: None,
         roles: Vec::new(),
+        claims: serde_json::Map::new(),
     };
     tessera_engine::keys::jwks(&app.state)
         .issue(&request, cfg, now)

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tessera_core::model::AuditQuery;
-use tessera_core::{Email, User, UserId};
+use tessera_core::{CustomClaims, Email, Roles, User, UserId};
 
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
@@ -60,6 +60,8 @@ pub struct AdminUserView {
     locked: bool,
     email_verified: bool,
     email_verified_at: Option<String>,
+    roles: Roles,
+    claims: CustomClaims,
     created_at: String,
     updated_at: String,
 }
@@ -72,6 +74,8 @@ impl From<&User> for AdminUserView {
             locked: u.locked,
             email_verified: u.email_verified_at.is_some(),
             email_verified_at: u.email_verified_at.map(rfc3339),
+            roles: u.roles.clone(),
+            claims: u.claims.clone(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }
@@ -106,7 +110,7 @@ fn parse_user_id(raw: &str) -> ApiResult<UserId> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-async fn load_user(state: &AppState, raw: &str) -> ApiResult<User> {
+pub(crate) async fn load_user(state: &AppState, raw: &str) -> ApiResult<User> {
     state
         .store
         .user_by_id(parse_user_id(raw)?)

@@ -12,6 +12,10 @@
 //! | `traefik`, `caddy`, `envoy` | 200 | 401 | 302 to the login URL (the proxy relays it) |
 //!
 //! The body is never read.
+//!
+//! `?role=R` and `?scope=S` (repeatable; a `scope` value may name several, space-separated)
+//! make the check also require that the credential carries every role and scope named: one
+//! that does not gets 403, while 401 keeps meaning "no valid credential".
 
 use std::sync::Arc;
 
@@ -37,18 +41,60 @@ pub async fn check(State(state): State<AppState>, parts: Parts) -> Response {
         Err(err) => return err.into_response(),
     };
     match parts.extensions.get::<Credential>() {
-        Some(Credential::Valid(p)) => allowed(p),
+        Some(Credential::Valid(p)) if Required::of(&parts.uri).met_by(p) => allowed(p),
+        Some(Credential::Valid(_)) => {
+            ApiError::Forbidden("the credential does not carry a required role or scope")
+                .into_response()
+        }
         Some(Credential::Invalid { bearer: true }) => denied(&state, &parts, mode, true),
         _ => denied(&state, &parts, mode, false),
     }
 }
 
+/// The roles and scopes a check's query requires.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Required {
+    roles: Vec<String>,
+    scopes: Vec<String>,
+}
+
+impl Required {
+    fn of(uri: &axum::http::Uri) -> Self {
+        let mut required = Self::default();
+        for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+            match &*name {
+                "role" => required.roles.push(value.into_owned()),
+                "scope" => required.scopes.extend(
+                    value
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                ),
+                _ => {}
+            }
+        }
+        required
+    }
+
+    fn met_by(&self, p: &Principal) -> bool {
+        self.roles.iter().all(|r| p.roles.contains(r))
+            && self
+                .scopes
+                .iter()
+                .all(|s| p.scope.as_ref().is_some_and(|granted| granted.contains(s)))
+    }
+}
+
 fn allowed(p: &Arc<Principal>) -> Response {
+    let scope = p.scope.as_ref().map(ToString::to_string);
     let body = Json(json!({
         "user_id": p.user_id.to_string(),
         "session_id": p.session_id.to_string(),
         "method": p.method.as_str(),
         "expires_at": rfc3339(p.expires_at),
+        "roles": p.roles,
+        "scope": scope,
+        "claims": p.claims,
     }));
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -65,6 +111,12 @@ fn allowed(p: &Arc<Principal>) -> Response {
         .and_then(|e| HeaderValue::from_bytes(e.as_str().as_bytes()).ok())
         .unwrap_or(HeaderValue::from_static(""));
     headers.insert("x-auth-email", email);
+    // Always present too (empty when there are none). Role names and scope tokens are
+    // validated ASCII, so the values are valid header text.
+    let roles = p.roles.as_slice().join(",");
+    let listed = |text: &str| HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""));
+    headers.insert("x-auth-roles", listed(&roles));
+    headers.insert("x-auth-scope", listed(scope.as_deref().unwrap_or("")));
     response
 }
 
@@ -141,6 +193,25 @@ fn login_url(state: &AppState, parts: &Parts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_come_from_repeated_parameters() {
+        let uri: axum::http::Uri =
+            "/v1/check?mode=nginx&role=admin&role=ops&scope=read%20write&scope=x"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            Required::of(&uri),
+            Required {
+                roles: vec!["admin".into(), "ops".into()],
+                scopes: vec!["read".into(), "write".into(), "x".into()],
+            }
+        );
+        assert_eq!(
+            Required::of(&"/v1/check".parse().unwrap()),
+            Required::default()
+        );
+    }
 
     #[test]
     fn html_must_be_named_in_accept() {

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes by area, and the layers every request passes through.
 
 pub mod admin;
+pub mod admin_authz;
 pub mod check;
 pub mod email;
 pub mod ops;
@@ -62,6 +63,20 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/users/{id}/sessions",
             get(admin::user_sessions).delete(admin::revoke_user_sessions),
+        )
+        .route(
+            "/v1/admin/users/{id}/roles",
+            get(admin_authz::get_roles)
+                .put(admin_authz::set_roles)
+                .post(admin_authz::add_roles),
+        )
+        .route(
+            "/v1/admin/users/{id}/roles/{role}",
+            delete(admin_authz::remove_role),
+        )
+        .route(
+            "/v1/admin/users/{id}/claims",
+            get(admin_authz::get_claims).put(admin_authz::set_claims),
         )
         .route("/v1/admin/events", get(admin::events))
         .route(

@@ -51,7 +51,7 @@ pub async fn login(
         Transport::Cookie => SessionKind::Cookie,
         Transport::Body => SessionKind::Header,
     };
-    let login = sessions::login(&state, &body.email, &body.password, kind, &caller)
+    let login = sessions::login(&state, &body.email, &body.password, kind, None, &caller)
         .await
         .map_err(|e| match e {
             EngineError::InvalidGrant => ApiError::BadCredentials,
@@ -119,9 +119,14 @@ pub async fn current(
             .map(|u| u.email.to_string())
             .unwrap_or_default(),
     };
+    // Roles, claims and scope as this credential carries them: read with the session for a
+    // session secret, as issued for an access token.
     Ok(Json(json!({
         "session": SessionView::new(&session, Some(p.session_id)),
-        "user": { "id": p.user_id.to_string(), "email": email },
+        "user": {
+            "id": p.user_id.to_string(), "email": email, "roles": p.roles, "claims": p.claims,
+        },
+        "scope": p.scope.as_ref().map(ToString::to_string),
         "csrf_token": csrf::token_for(&state.secrets.csrf, p.session_id),
     })))
 }

@@ -77,11 +77,6 @@ pub async fn token(
     Input(body): Input<TokenRequest>,
 ) -> ApiResult<Response> {
     let client_id = client_id(body.client_id.as_deref())?;
-    if body.scope.as_deref().is_some_and(|s| !s.trim().is_empty()) {
-        // No scopes are defined; granting whatever a client asks for would let any user mint
-        // tokens carrying scopes a resource server might trust.
-        return Err(ApiError::InvalidScope);
-    }
     let Some(grant_type) = body.grant_type.as_deref() else {
         return Err(ApiError::InvalidRequest(
             "missing field `grant_type`".into(),
@@ -116,7 +111,8 @@ async fn password_grant(
     if body.transport() == Transport::Cookie {
         csrf::require_same_origin(headers, &state.web.public_origin)?;
     }
-    Ok(grants::password::grant(state, username, password, client_id, caller).await?)
+    let scope = body.scope.as_deref();
+    Ok(grants::password::grant(state, username, password, client_id, scope, caller).await?)
 }
 
 /// The grant and how to answer it. A refresh token that came as the cookie gets its successor as
@@ -147,7 +143,8 @@ async fn refresh_grant(
     } else {
         body.transport()
     };
-    let grant = grants::refresh::grant(state, &secret, client_id, caller).await?;
+    let scope = body.scope.as_deref();
+    let grant = grants::refresh::grant(state, &secret, client_id, scope, caller).await?;
     Ok((grant, transport))
 }
 
@@ -193,7 +190,7 @@ pub(crate) fn grant_response(state: &AppState, grant: &Grant, transport: Transpo
     // The configured lifetime: `exp` is whole seconds, so `exp - now` would read 299 for a
     // five-minute token issued mid-second.
     let expires_in = state.tokens.cfg.access_ttl.whole_seconds();
-    match transport {
+    let (mut body, cookies) = match transport {
         Transport::Body => {
             let mut body = json!({
                 "access_token": grant.access.token,
@@ -203,9 +200,9 @@ pub(crate) fn grant_response(state: &AppState, grant: &Grant, transport: Transpo
             if let Some(refresh) = &grant.refresh {
                 body["refresh_token"] = json!(refresh.secret.expose());
             }
-            token_response(body, Vec::new())
+            (body, Vec::new())
         }
-        Transport::Cookie => token_response(
+        Transport::Cookie => (
             json!({
                 "token_type": "Bearer",
                 "expires_in": expires_in,
@@ -213,7 +210,13 @@ pub(crate) fn grant_response(state: &AppState, grant: &Grant, transport: Transpo
             }),
             grant_cookies(state, grant),
         ),
+    };
+    // RFC 6749 §5.1 requires `scope` only when it differs from the request; it is always sent
+    // when there is one, so a client never has to compare.
+    if let Some(scope) = &grant.scope {
+        body["scope"] = json!(scope.to_string());
     }
+    token_response(body, cookies)
 }
 
 #[derive(Debug, Deserialize)]

@@ -44,6 +44,8 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     pub kind: &'static str,
     pub current: bool,
+    /// What a token session was granted; `null` for other sessions.
+    pub scope: Option<String>,
 }
 
 impl SessionView {
@@ -59,6 +61,7 @@ impl SessionView {
             user_agent: s.user_agent.clone(),
             kind: s.kind.as_str(),
             current: Some(s.id) == current,
+            scope: s.scope.as_ref().map(ToString::to_string),
         }
     }
 }

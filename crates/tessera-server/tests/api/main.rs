@@ -4,6 +4,8 @@ mod helpers;
 
 mod admin;
 mod at_rest;
+mod authz;
+mod authz_pyjwt;
 mod cli;
 mod cluster;
 mod connections;

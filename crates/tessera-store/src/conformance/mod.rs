@@ -10,6 +10,7 @@
 //! Every case gets its own store, so cases may assume they are alone in it.
 
 mod audit;
+mod authz;
 mod email;
 pub mod fixtures;
 mod keys;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use tessera_core::store::Store;
 
 pub use audit::*;
+pub use authz::*;
 pub use email::*;
 pub use keys::*;
 pub use refresh::*;
@@ -160,6 +162,10 @@ suite!($
     user_create_and_get,
     user_duplicate_email_conflicts,
     user_password_and_lock_updates,
+    user_roles_and_claims_round_trip,
+    user_replace_roles_compares_and_sets,
+    user_set_claims,
+    session_scope_round_trips,
     session_create_and_lookup,
     session_uniqueness_and_owner,
     session_live_list_excludes_revoked_and_expired,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tessera_core::clock::from_unix_millis;
 use tessera_core::model::{RefreshToken, Session, SessionKind, User};
 use tessera_core::store::Store;
-use tessera_core::{Email, SessionId, StoreError, TokenHash, UserId};
+use tessera_core::{CustomClaims, Email, Roles, SessionId, StoreError, TokenHash, UserId};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -32,6 +32,8 @@ pub fn user() -> User {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
         locked: false,
         email_verified_at: None,
+        roles: Roles::default(),
+        claims: CustomClaims::default(),
         created_at: at(Duration::ZERO),
         updated_at: at(Duration::ZERO),
     }
@@ -51,6 +53,7 @@ pub fn session(user: &User, created: OffsetDateTime) -> Session {
         ip: Some("203.0.113.7".into()),
         user_agent: Some("conformance/1.0 (ünïcödé)".into()),
         revoked_at: None,
+        scope: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! One process, no transport: the memory store, or an instance that is alone on its store.
 
 use async_trait::async_trait;
-use tessera_core::{SessionId, StoreError};
+use tessera_core::{SessionId, StoreError, UserId};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
@@ -31,6 +31,11 @@ impl Default for LocalFeed {
 impl RevocationFeed for LocalFeed {
     async fn publish(&self, session: SessionId, at: OffsetDateTime) -> Result<(), StoreError> {
         self.hub.revoked(session, at);
+        Ok(())
+    }
+
+    async fn publish_user_changed(&self, user: UserId) -> Result<(), StoreError> {
+        self.hub.emit(FeedEvent::UserChanged { user });
         Ok(())
     }
 

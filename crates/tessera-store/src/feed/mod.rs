@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tessera_core::clock::{from_unix_millis, to_unix_millis};
 use tessera_core::store::Store;
-use tessera_core::{SessionId, StoreError};
+use tessera_core::{SessionId, StoreError, UserId};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +43,9 @@ pub enum FeedEvent {
         session: SessionId,
         at: OffsetDateTime,
     },
+    /// The user's roles or custom claims changed: drop the user's cached sessions, which
+    /// carry the old ones. Nothing is revoked.
+    UserChanged { user: UserId },
     /// (Re)connected: messages may have been missed; reload from the store.
     Resync,
 }
@@ -66,6 +69,14 @@ pub trait RevocationFeed: Send + Sync + std::fmt::Debug {
     /// in a bounded queue and sends it as soon as Redis answers again (so an instance whose own
     /// subscription never broke still hears it promptly); [`PostgresFeed`] does not retry.
     async fn publish(&self, session: SessionId, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Tell every instance (including this one) that `user`'s roles or claims changed, so that
+    /// each drops the user's sessions from its in-process cache.
+    ///
+    /// Best effort and never queued: an instance that misses it serves the old roles until
+    /// its cached copy expires (seconds), and a feed reconnect clears the whole cache anyway.
+    /// [`PollingFeed`] tells this process only (other processes on the same SQLite file see the
+    /// change when their cached copy expires).
+    async fn publish_user_changed(&self, user: UserId) -> Result<(), StoreError>;
     /// A receiver of events. Every subscriber gets every event published after it subscribed,
     /// plus Resync whenever the underlying connection (re)connects (the first connect included,
     /// if it happens after subscribing).
@@ -156,8 +167,20 @@ fn encode(session: SessionId, at: OffsetDateTime) -> String {
     format!("{}:{}", session.0, to_unix_millis(at))
 }
 
+/// The wire form of a user change: `user:<user uuid>`. An older instance reads it as a
+/// malformed revocation and ignores it.
+fn encode_user_changed(user: UserId) -> String {
+    format!("{USER_PREFIX}{}", user.0)
+}
+
+const USER_PREFIX: &str = "user:";
+
 /// Anything else on the channel (another tool, a newer version, noise) is ignored, not fatal.
 fn decode(payload: &str) -> Option<FeedEvent> {
+    if let Some(user) = payload.trim().strip_prefix(USER_PREFIX) {
+        let user = UserId(Uuid::parse_str(user).ok()?);
+        return Some(FeedEvent::UserChanged { user });
+    }
     let (id, millis) = payload.trim().split_once(':')?;
     let session = SessionId(Uuid::parse_str(id).ok()?);
     let millis: i64 = millis.parse().ok()?;
@@ -205,6 +228,17 @@ mod tests {
             decode(&encode(session, at)),
             Some(FeedEvent::Revoked { session, at })
         );
+    }
+
+    #[test]
+    fn user_changes_round_trip() {
+        let user = UserId::random();
+        assert_eq!(
+            decode(&encode_user_changed(user)),
+            Some(FeedEvent::UserChanged { user })
+        );
+        assert_eq!(decode("user:not-a-uuid"), None);
+        assert_eq!(decode("user:"), None);
     }
 
     #[test]

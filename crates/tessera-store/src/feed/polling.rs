@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_core::store::Store;
-use tessera_core::{SessionId, StoreError};
+use tessera_core::{SessionId, StoreError, UserId};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio_util::sync::DropGuard;
@@ -89,6 +89,11 @@ async fn poll(hub: Arc<Hub>, store: Arc<dyn Store>, interval: Duration) {
 impl RevocationFeed for PollingFeed {
     async fn publish(&self, session: SessionId, at: OffsetDateTime) -> Result<(), StoreError> {
         self.hub.revoked(session, at);
+        Ok(())
+    }
+
+    async fn publish_user_changed(&self, user: UserId) -> Result<(), StoreError> {
+        self.hub.emit(FeedEvent::UserChanged { user });
         Ok(())
     }
 

@@ -7,13 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgNotification, PgPool, PgPoolOptions};
 use sqlx::{Acquire, Connection};
-use tessera_core::{SessionId, StoreError};
+use tessera_core::{SessionId, StoreError, UserId};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::DropGuard;
 
-use super::{emit_payload, encode, error_chain, Backoff, FeedEvent, Hub, RevocationFeed};
+use super::{
+    emit_payload, encode, encode_user_changed, error_chain, Backoff, FeedEvent, Hub, RevocationFeed,
+};
 
 /// How long a publish may wait for a connection and for the NOTIFY to go through.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -182,6 +184,19 @@ impl RevocationFeed for PostgresFeed {
         let notify = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(Self::CHANNEL)
             .bind(encode(session, at))
+            .execute(&self.pool);
+        match tokio::time::timeout(PUBLISH_TIMEOUT, notify).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(StoreError::unavailable(err)),
+            Err(elapsed) => Err(StoreError::unavailable(elapsed)),
+        }
+    }
+
+    async fn publish_user_changed(&self, user: UserId) -> Result<(), StoreError> {
+        self.hub.emit(FeedEvent::UserChanged { user });
+        let notify = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(Self::CHANNEL)
+            .bind(encode_user_changed(user))
             .execute(&self.pool);
         match tokio::time::timeout(PUBLISH_TIMEOUT, notify).await {
             Ok(Ok(_)) => Ok(()),

@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use redis::Client;
-use tessera_core::{SessionId, StoreError};
+use tessera_core::{SessionId, StoreError, UserId};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::DropGuard;
 
-use super::{emit_payload, encode, error_chain, Backoff, FeedEvent, Hub, RevocationFeed};
+use super::{
+    emit_payload, encode, encode_user_changed, error_chain, Backoff, FeedEvent, Hub, RevocationFeed,
+};
 use crate::redis_link::{RedisLink, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
 /// A subscriber connection only ever reads, so a silently dead one (a partition, not a closed
@@ -186,6 +188,18 @@ impl RevocationFeed for RedisFeed {
                 Err(StoreError::unavailable(Queued(err)))
             }
         }
+    }
+
+    async fn publish_user_changed(&self, user: UserId) -> Result<(), StoreError> {
+        self.hub.emit(FeedEvent::UserChanged { user });
+        self.link
+            .cmd::<i64>(
+                redis::cmd("PUBLISH")
+                    .arg(&self.channel)
+                    .arg(encode_user_changed(user)),
+            )
+            .await
+            .map(drop)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {

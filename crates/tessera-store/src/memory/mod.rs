@@ -18,7 +18,9 @@ use tessera_core::model::{
 use tessera_core::store::{
     AuditLog, ClientStore, KeyStore, RefreshStore, SessionStore, Store, StoreResult, UserStore,
 };
-use tessera_core::{ClientId, Email, SessionId, StoreError, TokenHash, UserId};
+use tessera_core::{
+    ClientId, CustomClaims, Email, Roles, SessionId, StoreError, TokenHash, UserId,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -176,6 +178,37 @@ impl UserStore for MemoryStore {
         self.count_writes(1);
         Ok(self.write().users.get_mut(&id).is_some_and(|user| {
             user.locked = locked;
+            user.updated_at = at;
+            true
+        }))
+    }
+
+    async fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &Roles,
+        roles: &Roles,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut state = self.write();
+        let Some(user) = state.users.get_mut(&id).filter(|u| u.roles == *expected) else {
+            return Ok(false);
+        };
+        self.count_writes(1);
+        user.roles = roles.clone();
+        user.updated_at = at;
+        Ok(true)
+    }
+
+    async fn set_claims(
+        &self,
+        id: UserId,
+        claims: &CustomClaims,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.count_writes(1);
+        Ok(self.write().users.get_mut(&id).is_some_and(|user| {
+            user.claims = claims.clone();
             user.updated_at = at;
             true
         }))

@@ -5,7 +5,7 @@ use tessera_core::model::{
     AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, SigningKeyRecord, User,
 };
 use tessera_core::store::{AuditLog, ClientStore, KeyStore, Store, StoreResult, UserStore};
-use tessera_core::{ClientId, Email, StoreError, UserId};
+use tessera_core::{ClientId, CustomClaims, Email, Roles, StoreError, UserId};
 use time::OffsetDateTime;
 
 use super::rows::{self, AUDIT_COLUMNS, CLIENT_COLUMNS, KEY_COLUMNS, USER_COLUMNS};
@@ -16,15 +16,18 @@ use crate::{user_insert_error, write_error};
 #[async_trait]
 impl<D: Dialect> UserStore for SqlStore<D> {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let (roles, claims) = (user.roles.to_json(), user.claims.to_json());
         let stmt = Stmt::new(
-            "INSERT INTO users (id, email, password_hash, locked, email_verified_at, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO users (id, email, password_hash, locked, email_verified_at, roles, \
+             claims, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(user.id.0)
         .bind(user.email.as_str())
         .bind(&user.password_hash)
         .bind(user.locked)
         .bind(opt_millis(user.email_verified_at))
+        .bind(&roles)
+        .bind(&claims)
         .bind(millis(user.created_at))
         .bind(millis(user.updated_at));
         self.insert(stmt, user_insert_error).await
@@ -92,6 +95,38 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             .await
             .map_err(user_insert_error)?;
         Ok(changed == 1)
+    }
+
+    async fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &Roles,
+        roles: &Roles,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        // Both forms are canonical (sorted JSON), so comparing the text compares the sets.
+        let (new, old) = (roles.to_json(), expected.to_json());
+        let stmt =
+            Stmt::new("UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3 AND roles = $4")
+                .bind(&new)
+                .bind(millis(at))
+                .bind(id.0)
+                .bind(&old);
+        Ok(self.update(stmt).await? == 1)
+    }
+
+    async fn set_claims(
+        &self,
+        id: UserId,
+        claims: &CustomClaims,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let text = claims.to_json();
+        let stmt = Stmt::new("UPDATE users SET claims = $1, updated_at = $2 WHERE id = $3")
+            .bind(&text)
+            .bind(millis(at))
+            .bind(id.0);
+        Ok(self.update(stmt).await? == 1)
     }
 }
 

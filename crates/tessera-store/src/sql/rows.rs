@@ -11,13 +11,13 @@ use super::Row;
 use crate::decode;
 
 pub(super) const USER_COLUMNS: &str =
-    "id, email, password_hash, locked, email_verified_at, created_at, updated_at";
+    "id, email, password_hash, locked, email_verified_at, roles, claims, created_at, updated_at";
 pub(super) const EMAIL_TOKEN_COLUMNS: &str =
     "id, user_id, purpose, token_hash, email, created_at, expires_at, used_at";
 pub(super) const OUTBOX_COLUMNS: &str = "id, kind, user_id, recipient, other_email, created_at, \
      attempts, next_attempt_at, lease_until, last_error, failed_at";
 pub(super) const SESSION_COLUMNS: &str = "id, user_id, kind, secret_hash, created_at, \
-     last_seen_at, idle_expires_at, expires_at, ip, user_agent, revoked_at";
+     last_seen_at, idle_expires_at, expires_at, ip, user_agent, revoked_at, scope";
 pub(super) const REFRESH_COLUMNS: &str = "id, family_id, session_id, user_id, token_hash, \
      created_at, expires_at, used_at, successor_id, revoked_at";
 pub(super) const KEY_COLUMNS: &str = "kid, algorithm, state, private_key, public_jwk, \
@@ -46,6 +46,8 @@ pub(super) fn user(row: &Row) -> Result<User, StoreError> {
         password_hash: row.get("password_hash")?,
         locked: row.get("locked")?,
         email_verified_at: opt_time(row, "email_verified_at")?,
+        roles: decode::roles("roles", row.get("roles")?)?,
+        claims: decode::claims("claims", row.get("claims")?)?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })
@@ -64,6 +66,7 @@ pub(super) fn session(row: &Row) -> Result<Session, StoreError> {
         ip: row.get("ip")?,
         user_agent: row.get("user_agent")?,
         revoked_at: opt_time(row, "revoked_at")?,
+        scope: decode::scope("scope", row.get::<Option<String>>("scope")?.as_deref())?,
     })
 }
 

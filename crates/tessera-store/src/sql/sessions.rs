@@ -51,10 +51,11 @@ fn refresh_by_id(id: Uuid) -> Stmt<'static> {
 #[async_trait]
 impl<D: Dialect> SessionStore for SqlStore<D> {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let scope = session.scope.as_ref().map(ToString::to_string);
         let stmt = Stmt::new(
             "INSERT INTO sessions (id, user_id, kind, secret_hash, created_at, last_seen_at, \
-             idle_expires_at, expires_at, ip, user_agent, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             idle_expires_at, expires_at, ip, user_agent, revoked_at, scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(session.id.0)
         .bind(session.user_id.0)
@@ -66,7 +67,8 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         .bind(millis(session.expires_at))
         .bind(&session.ip)
         .bind(&session.user_agent)
-        .bind(opt_millis(session.revoked_at));
+        .bind(opt_millis(session.revoked_at))
+        .bind(&scope);
         self.insert(stmt, |e| {
             write_error(e, "session already exists", "session's user does not exist")
         })

@@ -98,6 +98,7 @@ pub fn request() -> AccessTokenRequest {
         client_id: "first-party".into(),
         scope: Some("openid profile".into()),
         roles: vec!["admin".into()],
+        claims: serde_json::Map::new(),
     }
 }
 

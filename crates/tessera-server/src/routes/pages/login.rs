@@ -59,6 +59,7 @@ pub async fn submit(
         &form.email,
         &form.password,
         SessionKind::Cookie,
+        None,
         &caller,
     )
     .await;

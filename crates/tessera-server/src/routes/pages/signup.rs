@@ -66,6 +66,7 @@ pub async fn submit(
                 &form.email,
                 &form.password,
                 SessionKind::Cookie,
+                None,
                 &caller,
             )
             .await;

@@ -58,7 +58,8 @@ on_every_feed!(
     refresh_reuse_on_b_revokes_what_a_issued,
 );
 
-// After the macro, which it uses.
+// After the macro, which they use.
+mod authz;
 mod stream;
 
 /// Two instances on a fresh Postgres database. Fields drop in order: the instances first, then

@@ -78,4 +78,46 @@ impl TestApp {
         self.raw(Method::DELETE, &format!("/v1/admin/clients/{id}"))
             .auth(auth)
     }
+
+    /// `GET /v1/admin/users/{id}/roles`.
+    pub fn admin_roles(&self, auth: Auth<'_>, id: &str) -> Call {
+        self.raw(Method::GET, &format!("/v1/admin/users/{id}/roles"))
+            .auth(auth)
+    }
+
+    /// `PUT /v1/admin/users/{id}/roles` `{"roles"}`: exactly these.
+    pub fn admin_set_roles(&self, auth: Auth<'_>, id: &str, roles: &[&str]) -> Call {
+        self.raw(Method::PUT, &format!("/v1/admin/users/{id}/roles"))
+            .auth(auth)
+            .json_body(&json!({ "roles": roles }))
+    }
+
+    /// `POST /v1/admin/users/{id}/roles` `{"roles"}`: these besides the ones held.
+    pub fn admin_add_roles(&self, auth: Auth<'_>, id: &str, roles: &[&str]) -> Call {
+        self.raw(Method::POST, &format!("/v1/admin/users/{id}/roles"))
+            .auth(auth)
+            .json_body(&json!({ "roles": roles }))
+    }
+
+    /// `DELETE /v1/admin/users/{id}/roles/{role}`.
+    pub fn admin_remove_role(&self, auth: Auth<'_>, id: &str, role: &str) -> Call {
+        self.raw(
+            Method::DELETE,
+            &format!("/v1/admin/users/{id}/roles/{role}"),
+        )
+        .auth(auth)
+    }
+
+    /// `GET /v1/admin/users/{id}/claims`.
+    pub fn admin_claims(&self, auth: Auth<'_>, id: &str) -> Call {
+        self.raw(Method::GET, &format!("/v1/admin/users/{id}/claims"))
+            .auth(auth)
+    }
+
+    /// `PUT /v1/admin/users/{id}/claims` `{"claims": claims}`.
+    pub fn admin_set_claims(&self, auth: Auth<'_>, id: &str, claims: &Value) -> Call {
+        self.raw(Method::PUT, &format!("/v1/admin/users/{id}/claims"))
+            .auth(auth)
+            .json_body(&json!({ "claims": claims }))
+    }
 }

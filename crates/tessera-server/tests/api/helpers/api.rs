@@ -136,6 +136,11 @@ impl TestApp {
         self.raw(Method::GET, "/v1/check").auth(auth)
     }
 
+    /// `GET /v1/check?…` with `query` (`role`, `scope`, `mode`; repeatable).
+    pub fn check_requiring(&self, auth: Auth<'_>, query: &[(&str, &str)]) -> Call {
+        self.check(auth).query(query)
+    }
+
     /// `/v1/check` in a proxy's form: `method` on `/v1/check{rest}`, where `rest` is a mode
     /// (`?mode=nginx`, `/caddy`) or Envoy's `/envoy/<original path>`.
     pub fn check_as(&self, method: Method, rest: &str) -> Call {

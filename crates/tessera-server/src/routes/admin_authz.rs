@@ -1,0 +1,103 @@
+//! The admin API for what a user may do: roles and custom claims. Every change reaches the
+//! user's cookie and `tss_` checks on every instance at once, and their access tokens at the
+//! next refresh (see `tessera_engine::authz`).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tessera_core::{CustomClaims, Roles};
+
+use crate::error::ApiResult;
+use crate::extract::{Caller, Input};
+use crate::routes::admin::{load_user, Admin};
+use crate::state::AppState;
+use tessera_engine::authz::{self, RoleChange};
+
+#[derive(Debug, Deserialize)]
+pub struct RolesBody {
+    roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClaimsBody {
+    claims: Value,
+}
+
+fn roles_json(roles: &Roles) -> Json<Value> {
+    Json(json!({ "roles": roles }))
+}
+
+fn claims_json(claims: &CustomClaims) -> Json<Value> {
+    Json(json!({ "claims": claims }))
+}
+
+pub async fn get_roles(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(roles_json(&load_user(&state, &id).await?.roles))
+}
+
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    change: RoleChange,
+) -> ApiResult<Json<Value>> {
+    let user = load_user(state, id).await?;
+    let roles = authz::change_roles(state, user.id, &change, Some(caller)).await?;
+    Ok(roles_json(&roles))
+}
+
+/// `PUT`: exactly these roles.
+pub async fn set_roles(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Input(body): Input<RolesBody>,
+) -> ApiResult<Json<Value>> {
+    change(&state, &caller, &id, RoleChange::Set(body.roles)).await
+}
+
+/// `POST`: these roles besides the ones held.
+pub async fn add_roles(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Input(body): Input<RolesBody>,
+) -> ApiResult<Json<Value>> {
+    change(&state, &caller, &id, RoleChange::Add(body.roles)).await
+}
+
+pub async fn remove_role(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, role)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    change(&state, &caller, &id, RoleChange::Remove(vec![role])).await
+}
+
+pub async fn get_claims(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(claims_json(&load_user(&state, &id).await?.claims))
+}
+
+pub async fn set_claims(
+    _: Admin,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Input(body): Input<ClaimsBody>,
+) -> ApiResult<Json<Value>> {
+    let user = load_user(&state, &id).await?;
+    let claims = authz::set_claims(&state, user.id, body.claims, Some(&caller)).await?;
+    Ok(claims_json(&claims))
+}
