@@ -25,7 +25,7 @@ fn token(engine: &tessera_engine::Engine) -> String {
         client_id: "test".into(),
         scope: None,
         roles: Vec::new(),
-        claims: Default::default(),
+        claims: serde_json::Map::default(),
     };
     engine
         .tokens
