@@ -486,7 +486,14 @@ pub fn public_origin(url: &str) -> Option<String> {
     if authority.as_str().contains('@') {
         return None;
     }
-    let host = authority.host().to_ascii_lowercase();
+    let host = authority.host();
+    // `Uri` takes `https://:x` and `https://host:4p4` (an empty host, a port that is not a
+    // number: neither names an origin, and a browser refuses both) and drops the bad port.
+    let port_text = &authority.as_str()[host.len()..];
+    if host.is_empty() || !(port_text.is_empty() || port_text[1..].parse::<u16>().is_ok()) {
+        return None;
+    }
+    let host = host.to_ascii_lowercase();
     let default_port = if scheme == "https" { 443 } else { 80 };
     Some(match authority.port_u16() {
         Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
@@ -680,6 +687,29 @@ mod tests {
         );
         assert_eq!(public_origin("javascript:alert(1)"), None);
         assert_eq!(public_origin("https://user@evil.com"), None);
+    }
+
+    /// Found by the `config_toml` and `return_to` fuzz targets: `https://:th` normalised to
+    /// the non-origin `https://`, and `https://app.example.com:4p4/x` to the allowed origin
+    /// `https://app.example.com`, so an unfollowable URL passed the `return_to` check.
+    #[test]
+    fn public_origin_refuses_empty_hosts_and_bad_ports() {
+        for bad in [
+            "https://:th?q",
+            "https://",
+            "https://:443",
+            "https://app.example.com:4p4/x",
+            "https://app.example.com:99999",
+            "https://app.example.com:-1",
+        ] {
+            assert_eq!(public_origin(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            public_origin("http://[::1]:8080/x").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        let bad_url = "[server]\npublic_url = \"https://:8443\"\n";
+        assert!(Config::from_toml_str(bad_url).is_err());
     }
 
     #[test]
