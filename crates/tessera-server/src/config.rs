@@ -45,7 +45,9 @@ impl<'de> Deserialize<'de> for Dur {
             .filter(|d| *d >= Duration::ZERO)
             .map(Dur)
             .ok_or_else(|| {
-                serde::de::Error::custom(format!("{s:?} is not a duration like \"15m\""))
+                serde::de::Error::custom(format!(
+                    "{s:?} is not a duration like \"15m\" (at most 36500d)"
+                ))
             })
     }
 }
@@ -659,6 +661,11 @@ mod tests {
     fn bad_values_are_named() {
         for (text, key) in [
             ("[session]\nidle_timeout = \"soon\"", "session.idle_timeout"),
+            (
+                "[session]\nabsolute_timeout = \"3000000d\"",
+                "session.absolute_timeout",
+            ),
+            ("[token]\nrefresh_ttl = \"36501d\"", "token.refresh_ttl"),
             ("[server]\nlisten = \"nowhere\"", "server.listen"),
             ("[limits]\nlogin_per_ip = \"lots\"", "limits.login_per_ip"),
             ("[token]\nalgorithm = \"none\"", "token.algorithm"),
