@@ -20,7 +20,11 @@ fuzz_target!(|text: &str| {
     };
     let origin = config.public_origin();
     assert_eq!(public_origin(&origin).as_deref(), Some(origin.as_str()));
-    let _ = (config.cookie_secure(), config.cookies_insecure_over_https(), config.issuer());
+    let _ = (
+        config.cookie_secure(),
+        config.cookies_insecure_over_https(),
+        config.issuer(),
+    );
 
     let settings = config.engine_settings();
     let _ = settings.tokens.token_horizon();

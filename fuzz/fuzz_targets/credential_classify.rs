@@ -55,7 +55,11 @@ fuzz_target!(|text: &str| {
     if let Ok(password) = Password::for_login(text) {
         // NFKC may lengthen the text past the login cap, so only a second success is compared.
         if let Ok(again) = Password::for_login(password.expose()) {
-            assert_eq!(again.expose(), password.expose(), "NFKC is not idempotent here");
+            assert_eq!(
+                again.expose(),
+                password.expose(),
+                "NFKC is not idempotent here"
+            );
         }
     }
     let owner = Email::parse("owner@example.com").unwrap();

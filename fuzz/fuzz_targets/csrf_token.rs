@@ -64,7 +64,9 @@ fuzz_target!(|input: Input<'_>| {
             .into_iter()
             .find_map(|n| headers.get(n).map(|v| (n, v)));
         if let Some((name, value)) = first {
-            let text = value.to_str().expect("a same-origin verdict from a non-text header");
+            let text = value
+                .to_str()
+                .expect("a same-origin verdict from a non-text header");
             match name {
                 "sec-fetch-site" => assert!(text == "same-origin" || text == "none"),
                 _ => assert_eq!(public_origin(text).as_deref(), Some(OWN)),

@@ -136,15 +136,33 @@ fn fixture() -> &'static Fixture {
 
 #[derive(Arbitrary, Debug)]
 enum Edit {
-    Flip { at: u16, bit: u8 },
-    Insert { at: u16, text: String },
-    Delete { at: u16, len: u8 },
+    Flip {
+        at: u16,
+        bit: u8,
+    },
+    Insert {
+        at: u16,
+        text: String,
+    },
+    Delete {
+        at: u16,
+        len: u8,
+    },
     /// Replaces segment `seg` (header, payload, signature) with `text`.
-    Segment { seg: u8, text: String },
+    Segment {
+        seg: u8,
+        text: String,
+    },
     /// Replaces segment `seg` with the base64url of `text`.
-    EncodedSegment { seg: u8, text: String },
+    EncodedSegment {
+        seg: u8,
+        text: String,
+    },
     /// Takes segment `seg` from another pooled token.
-    Transplant { seg: u8, from: u8 },
+    Transplant {
+        seg: u8,
+        from: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -186,9 +204,20 @@ struct Claims {
 #[derive(Debug)]
 enum Case {
     Raw(String),
-    Mutate { pick: u8, edits: Vec<Edit> },
-    SignedText { key: u8, header: Vec<u8>, payload: Vec<u8> },
-    Signed { key: u8, header: Header, claims: Claims },
+    Mutate {
+        pick: u8,
+        edits: Vec<Edit>,
+    },
+    SignedText {
+        key: u8,
+        header: Vec<u8>,
+        payload: Vec<u8>,
+    },
+    Signed {
+        key: u8,
+        header: Header,
+        claims: Claims,
+    },
 }
 
 impl Case {
@@ -328,7 +357,10 @@ fn structured(fx: &Fixture, key: u8, h: &Header, c: &Claims) -> Option<String> {
     put(&mut header, "typ", pick(&h.typ, "at+jwt", "JWT"));
     put(&mut header, "kid", pick(&h.kid, kid, other_kid));
     if let Some(crit) = h.crit {
-        header.insert("crit".into(), if crit { json!(["exp"]) } else { Value::Null });
+        header.insert(
+            "crit".into(),
+            if crit { json!(["exp"]) } else { Value::Null },
+        );
     }
     if let Some((k, v)) = &h.extra {
         header.insert(k.clone(), v.as_str().into());
@@ -337,7 +369,11 @@ fn structured(fx: &Fixture, key: u8, h: &Header, c: &Claims) -> Option<String> {
     let user = UserId::random().to_string();
     let session = SessionId::random().to_string();
     let mut claims = Map::new();
-    put(&mut claims, "iss", pick(&c.iss, ISSUER, "https://evil.example"));
+    put(
+        &mut claims,
+        "iss",
+        pick(&c.iss, ISSUER, "https://evil.example"),
+    );
     put(&mut claims, "aud", pick(&c.aud, AUDIENCE, "other"));
     put(&mut claims, "sub", pick(&c.sub, &user, "not-a-uuid"));
     put(&mut claims, "sid", pick(&c.sid, &session, ""));
@@ -345,8 +381,20 @@ fn structured(fx: &Fixture, key: u8, h: &Header, c: &Claims) -> Option<String> {
     claims.insert("exp".into(), time(c.exp, 60).into());
     claims.insert("nbf".into(), time(c.nbf, -60).into());
     claims.insert("iat".into(), time(c.iat, -60).into());
-    claims.insert("jti".into(), c.jti.clone().unwrap_or_else(|| "j".into()).into());
-    put(&mut claims, "client_id", Some(c.client_id.clone().unwrap_or_else(|| "tessera".into()).into()));
+    claims.insert(
+        "jti".into(),
+        c.jti.clone().unwrap_or_else(|| "j".into()).into(),
+    );
+    put(
+        &mut claims,
+        "client_id",
+        Some(
+            c.client_id
+                .clone()
+                .unwrap_or_else(|| "tessera".into())
+                .into(),
+        ),
+    );
     if let Some(roles) = &c.roles {
         claims.insert("roles".into(), json!(roles));
     }
@@ -375,7 +423,11 @@ fn assert_policy(fx: &Fixture, token: &str, claims: &AccessClaims) {
         .iter()
         .find(|(k, _, _)| k == kid)
         .expect("accepted with a kid the ring does not hold");
-    assert_eq!(header["alg"].as_str(), Some(alg.as_str()), "alg not bound to the key");
+    assert_eq!(
+        header["alg"].as_str(),
+        Some(alg.as_str()),
+        "alg not bound to the key"
+    );
     let typ = header["typ"].as_str().expect("accepted without typ");
     assert!(
         typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt"),
@@ -385,8 +437,14 @@ fn assert_policy(fx: &Fixture, token: &str, claims: &AccessClaims) {
     assert_eq!(claims.iss, fx.cfg.issuer);
     assert_eq!(claims.aud, fx.cfg.audience);
     let (now, leeway) = (fx.now.unix_timestamp(), fx.cfg.leeway.whole_seconds());
-    assert!(now < claims.exp.saturating_add(leeway), "accepted after exp");
-    assert!(claims.nbf <= now + leeway && claims.iat <= now + leeway, "accepted before nbf/iat");
+    assert!(
+        now < claims.exp.saturating_add(leeway),
+        "accepted after exp"
+    );
+    assert!(
+        claims.nbf <= now + leeway && claims.iat <= now + leeway,
+        "accepted before nbf/iat"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -395,13 +453,19 @@ fuzz_target!(|data: &[u8]| {
     let (token, self_signed) = match &case {
         Case::Raw(s) => (s.clone(), false),
         Case::Mutate { pick, edits } => (mutate(fx, *pick, edits), false),
-        Case::SignedText { key, header, payload } => {
-            match signed(fx, *key, header, payload) {
-                Some(t) => (t, true),
-                None => return,
-            }
-        }
-        Case::Signed { key, header, claims } => match structured(fx, *key, header, claims) {
+        Case::SignedText {
+            key,
+            header,
+            payload,
+        } => match signed(fx, *key, header, payload) {
+            Some(t) => (t, true),
+            None => return,
+        },
+        Case::Signed {
+            key,
+            header,
+            claims,
+        } => match structured(fx, *key, header, claims) {
             Some(t) => (t, true),
             None => return,
         },
@@ -410,7 +474,12 @@ fuzz_target!(|data: &[u8]| {
     let uncached = fx.verifier.check_uncached(&token, fx.now);
     assert_eq!(cached, uncached, "cached and uncached checks disagree");
     let Ok(claims) = cached else { return };
-    if self_signed || harness_signed().lock().unwrap().contains(&digest(signing_input(&token))) {
+    if self_signed
+        || harness_signed()
+            .lock()
+            .unwrap()
+            .contains(&digest(signing_input(&token)))
+    {
         assert_policy(fx, &token, &claims);
         return;
     }

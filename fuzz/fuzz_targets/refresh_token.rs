@@ -15,11 +15,21 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Some(token) = SecretToken::parse(TokenKind::Refresh, &text) {
         let body = &text["tsr_".len()..];
-        let raw = URL_SAFE_NO_PAD.decode(body).expect("accepted body is base64url");
+        let raw = URL_SAFE_NO_PAD
+            .decode(body)
+            .expect("accepted body is base64url");
         assert_eq!(raw.len(), 32);
         // One spelling per secret: another spelling would be another hash, another token.
-        assert_eq!(URL_SAFE_NO_PAD.encode(&raw), body, "non-canonical refresh token accepted");
-        for other in [TokenKind::Session, TokenKind::ClientSecret, TokenKind::AdminKey] {
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(&raw),
+            body,
+            "non-canonical refresh token accepted"
+        );
+        for other in [
+            TokenKind::Session,
+            TokenKind::ClientSecret,
+            TokenKind::AdminKey,
+        ] {
             assert!(SecretToken::parse(other, &text).is_none());
         }
         let successor = SecretToken::derive(TokenKind::Refresh, &[7; 32], &token);
@@ -36,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
             return;
         };
         let escape = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let value = format!("Basic {}", STANDARD.encode(format!("{}:{}", escape(id), escape(secret))));
+        let value = format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", escape(id), escape(secret)))
+        );
         let headers = tessera_fuzz::headers("authorization", [value.as_bytes()]);
         assert_eq!(
             basic_credentials(&headers),

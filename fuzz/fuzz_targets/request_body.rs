@@ -54,7 +54,10 @@ fn check<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8], secr
     if let Err(err) = parse_input::<T>(headers, body) {
         let text = err.to_string();
         for secret in secrets {
-            assert!(!text.contains(secret.as_str()), "error {text:?} repeats a secret");
+            assert!(
+                !text.contains(secret.as_str()),
+                "error {text:?} repeats a secret"
+            );
         }
     }
 }

@@ -12,7 +12,9 @@ use url::Url;
 const OWN: &str = "https://auth.example.com";
 
 fn browser_origin(url: &str) -> Option<String> {
-    Url::parse(url).ok().map(|u| u.origin().ascii_serialization())
+    Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
 }
 
 fuzz_target!(|data: &str| {
@@ -31,7 +33,9 @@ fuzz_target!(|data: &str| {
     assert_eq!(kept, raw);
     assert!(raw.bytes().all(|b| b.is_ascii_graphic() && b != b'\\'));
     let base = Url::parse(OWN).unwrap();
-    let followed = base.join(raw).expect("a browser can follow an accepted return_to");
+    let followed = base
+        .join(raw)
+        .expect("a browser can follow an accepted return_to");
     let origin = followed.origin().ascii_serialization();
     let permitted: Vec<String> = std::iter::once(OWN)
         .chain(allowed.iter().map(String::as_str))

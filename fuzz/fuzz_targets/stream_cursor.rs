@@ -13,5 +13,9 @@ fuzz_target!(|text: &str| {
     };
     let _ = cursor.at();
     assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-    assert_eq!(cursor.encode(), text.trim(), "accepted a cursor the server never made");
+    assert_eq!(
+        cursor.encode(),
+        text.trim(),
+        "accepted a cursor the server never made"
+    );
 });

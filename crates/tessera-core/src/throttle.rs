@@ -244,7 +244,12 @@ mod tests {
         assert_eq!(parse_duration("36500d"), Some(MAX_DURATION));
         // Fit in an i64 of seconds but not after a date: found while writing the `config_toml`
         // fuzz target's oracle (session expiry at login panicked past the year 9999).
-        for too_long in ["36501d", "3000000d", "9223372036854775807s", "9223372036854775807ms"] {
+        for too_long in [
+            "36501d",
+            "3000000d",
+            "9223372036854775807s",
+            "9223372036854775807ms",
+        ] {
             assert_eq!(parse_duration(too_long), None, "{too_long}");
         }
         assert!("1/36501d".parse::<Rate>().is_err());
