@@ -14,8 +14,3 @@ pub fn headers<'a>(name: &'static str, values: impl IntoIterator<Item = &'a [u8]
     }
     map
 }
-
-/// Splits fuzz input at `\n` into at most `n` parts, the last taking the rest.
-pub fn split(data: &[u8], n: usize) -> Vec<&[u8]> {
-    data.splitn(n, |&b| b == b'\n').collect()
-}
