@@ -49,7 +49,9 @@ impl<'de> Deserialize<'de> for Dur {
             .filter(|d| *d >= Duration::ZERO)
             .map(Dur)
             .ok_or_else(|| {
-                serde::de::Error::custom(format!("{s:?} is not a duration like \"15m\""))
+                serde::de::Error::custom(format!(
+                    "{s:?} is not a duration like \"15m\" (at most 36500d)"
+                ))
             })
     }
 }
@@ -598,7 +600,14 @@ pub fn public_origin(url: &str) -> Option<String> {
     if authority.as_str().contains('@') {
         return None;
     }
-    let host = authority.host().to_ascii_lowercase();
+    let host = authority.host();
+    // `Uri` takes `https://:x` and `https://host:4p4` (an empty host, a port that is not a
+    // number: neither names an origin, and a browser refuses both) and drops the bad port.
+    let port_text = &authority.as_str()[host.len()..];
+    if host.is_empty() || !(port_text.is_empty() || port_text[1..].parse::<u16>().is_ok()) {
+        return None;
+    }
+    let host = host.to_ascii_lowercase();
     let default_port = if scheme == "https" { 443 } else { 80 };
     Some(match authority.port_u16() {
         Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
@@ -764,6 +773,11 @@ mod tests {
     fn bad_values_are_named() {
         for (text, key) in [
             ("[session]\nidle_timeout = \"soon\"", "session.idle_timeout"),
+            (
+                "[session]\nabsolute_timeout = \"3000000d\"",
+                "session.absolute_timeout",
+            ),
+            ("[token]\nrefresh_ttl = \"36501d\"", "token.refresh_ttl"),
             ("[server]\nlisten = \"nowhere\"", "server.listen"),
             ("[limits]\nlogin_per_ip = \"lots\"", "limits.login_per_ip"),
             ("[token]\nalgorithm = \"none\"", "token.algorithm"),
@@ -792,6 +806,29 @@ mod tests {
         );
         assert_eq!(public_origin("javascript:alert(1)"), None);
         assert_eq!(public_origin("https://user@evil.com"), None);
+    }
+
+    /// Found by the `config_toml` and `return_to` fuzz targets: `https://:th` normalised to
+    /// the non-origin `https://`, and `https://app.example.com:4p4/x` to the allowed origin
+    /// `https://app.example.com`, so an unfollowable URL passed the `return_to` check.
+    #[test]
+    fn public_origin_refuses_empty_hosts_and_bad_ports() {
+        for bad in [
+            "https://:th?q",
+            "https://",
+            "https://:443",
+            "https://app.example.com:4p4/x",
+            "https://app.example.com:99999",
+            "https://app.example.com:-1",
+        ] {
+            assert_eq!(public_origin(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            public_origin("http://[::1]:8080/x").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        let bad_url = "[server]\npublic_url = \"https://:8443\"\n";
+        assert!(Config::from_toml_str(bad_url).is_err());
     }
 
     #[test]

@@ -66,10 +66,22 @@ where
                 ApiError::InvalidRequest("could not read the request body".into())
             }
         })?;
-        match format {
-            BodyFormat::Json => parse_json(&bytes).map(Input),
-            BodyFormat::Form => parse_form(&bytes).map(Input),
-        }
+        parse_as(format, &bytes).map(Input)
+    }
+}
+
+/// The whole of `Input<T>` after the body is read: format from `Content-Type`, then parse.
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    parse_as(body_format(headers)?, bytes)
+}
+
+fn parse_as<T: DeserializeOwned>(format: BodyFormat, bytes: &[u8]) -> Result<T, ApiError> {
+    match format {
+        BodyFormat::Json => parse_json(bytes),
+        BodyFormat::Form => parse_form(bytes),
     }
 }
 

@@ -14,6 +14,8 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod routes;
 pub mod serve;
 pub mod settings;

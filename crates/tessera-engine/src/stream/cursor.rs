@@ -66,10 +66,13 @@ impl Cursor {
         let at_millis: i64 = millis.parse().ok()?;
         // Out-of-range times would clamp silently; a cursor must mean what it says.
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_millis) * 1_000_000).ok()?;
-        Some(Self {
+        let cursor = Self {
             at_millis,
             session: Uuid::parse_str(session).ok()?,
-        })
+        };
+        // `+5`, `005`, upper-case or braced UUIDs parse too; only the one spelling `encode`
+        // makes is a cursor this server handed out.
+        (cursor.encode() == text).then_some(cursor)
     }
 
     /// As [`Cursor::decode`], with the 400 a client gets for a bad one.
@@ -114,6 +117,13 @@ mod tests {
             encode(&format!("v1.{}.{id}", i64::MAX)),
             encode("v1.1.not-a-uuid"),
             URL_SAFE_NO_PAD.encode([0xff, 0xfe, 0x00]),
+            // Other spellings of a valid cursor (the first found by the `stream_cursor` fuzz
+            // target): an upper-case, braced or simple UUID, a signed or zero-padded time.
+            encode(&format!("v1.1.{}", id.to_string().to_uppercase())),
+            encode(&format!("v1.1.{{{id}}}")),
+            encode(&format!("v1.1.{}", id.simple())),
+            encode(&format!("v1.+1.{id}")),
+            encode(&format!("v1.01.{id}")),
         ] {
             assert_eq!(Cursor::decode(&bad), None, "{bad:?}");
             assert!(Cursor::parse(&bad).is_err());

@@ -91,7 +91,7 @@ fn tag(state: &AppState, value: &str) -> String {
 }
 
 /// The issue time of a well-formed cookie value `nonce.unix_seconds`.
-fn issued_at(value: &str) -> Option<i64> {
+pub(crate) fn issued_at(value: &str) -> Option<i64> {
     let (nonce, at) = value.split_once('.')?;
     let well_formed = nonce.len() == NONCE_LEN
         && nonce
@@ -105,7 +105,7 @@ fn issued_at(value: &str) -> Option<i64> {
 
 /// Issued no later than a minute from now (clock skew between instances) and at most `max`
 /// ago.
-fn age_ok(now: i64, issued: i64, max: Duration) -> bool {
+pub(crate) fn age_ok(now: i64, issued: i64, max: Duration) -> bool {
     let age = now - issued;
     age >= -60 && age <= max.whole_seconds()
 }

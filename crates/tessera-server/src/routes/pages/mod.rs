@@ -282,10 +282,13 @@ where
                 PageError::status(StatusCode::BAD_REQUEST)
             }
         })?;
-        serde_urlencoded::from_bytes(&bytes)
-            .map(PageForm)
-            .map_err(|_| PageError::status(StatusCode::BAD_REQUEST))
+        parse_page_form(&bytes).map(PageForm)
     }
+}
+
+/// A page form body; any malformed one is a plain 400 page.
+pub(crate) fn parse_page_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PageError> {
+    serde_urlencoded::from_bytes(bytes).map_err(|_| PageError::status(StatusCode::BAD_REQUEST))
 }
 
 /// The first value of `name` in a raw query string.

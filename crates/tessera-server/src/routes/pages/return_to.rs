@@ -106,6 +106,9 @@ mod tests {
             "https:///evil.com",
             "http://app.example.com",
             "https://app.example.com:8443/",
+            // Found by the `return_to` fuzz target: an invalid port used to be dropped.
+            "https://APP.example.com:4p4/x",
+            "https://app.example.com:/x:",
             "https://app.example.com.evil.com/",
             "https://app.example.com@evil.com/",
             "https://evil.com@app.example.com/",
