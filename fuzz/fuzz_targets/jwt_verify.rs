@@ -101,6 +101,7 @@ fn fixture() -> &'static Fixture {
                 client_id: "tessera".into(),
                 scope: scope.map(str::to_owned),
                 roles,
+                claims: serde_json::Map::new(),
             };
             let mut issue = |req: &AccessTokenRequest, at: OffsetDateTime, live: bool| {
                 let issued = ring.issue(req, &cfg, at).expect("issue");
