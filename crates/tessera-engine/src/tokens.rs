@@ -12,7 +12,7 @@ use tessera_core::store::Store;
 use tessera_core::{Clock, CustomClaims, KeyState, Roles, Scope, SessionId, SigningKeyRecord};
 use tessera_token::refresh::RefreshPolicy;
 use tessera_token::rotation;
-use tessera_token::{EncryptionKey, KeyError, KeyRing, TokenConfig, Verifier};
+use tessera_token::{signing_precedence, EncryptionKey, KeyError, KeyRing, TokenConfig, Verifier};
 use time::OffsetDateTime;
 
 use crate::error::EngineResult;
@@ -147,8 +147,7 @@ async fn load_keys(
 }
 
 /// Two instances starting together on an empty store can each create a current key. Every
-/// instance keeps the same one — the latest activated, ties broken by `kid`, which is also how a
-/// ring picks its signer — and makes the others `next` again: they stay published, so a token
+/// instance keeps the one a ring signs with ([`signing_precedence`]) and makes the others `next` again: they stay published, so a token
 /// one of them signed meanwhile still verifies, and a later rotation promotes them like any
 /// next key. Demoting is idempotent, so instances settling at once agree.
 async fn settle_one_current(
@@ -163,7 +162,7 @@ async fn settle_one_current(
     if currents.len() <= 1 {
         return Ok(records);
     }
-    currents.sort_by(|a, b| (a.activated_at, &a.kid).cmp(&(b.activated_at, &b.kid)));
+    currents.sort_by(|a, b| signing_precedence(a).cmp(&signing_precedence(b)));
     currents.pop();
     for extra in currents {
         store.set_key_state(&extra.kid, KeyState::Next, now).await?;

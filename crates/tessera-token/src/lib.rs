@@ -32,7 +32,7 @@ pub use error::{KeyError, VerifyError};
 pub use jwt::{AccessClaims, AccessTokenRequest, IssuedToken, ACCESS_TOKEN_TYP, MAX_TOKEN_BYTES};
 pub use keys::{generate_key, FORMAT_ENCRYPTED, FORMAT_PLAIN};
 pub use revoked::RevokedSessions;
-pub use ring::KeyRing;
+pub use ring::{signing_precedence, KeyRing};
 pub use verify::Verifier;
 
 /// The access-token settings of `[token]` in the server configuration.

@@ -59,10 +59,9 @@ impl KeyRing {
             };
             keys.insert(record.kid.clone(), verifying);
             if record.state == KeyState::Current
-                && current.as_ref().is_none_or(|(best, _)| {
-                    // Ties broken by kid, as the engine settles two current keys.
-                    (activation(record), &record.kid) > (activation(best), &best.kid)
-                })
+                && current
+                    .as_ref()
+                    .is_none_or(|(best, _)| signing_precedence(record) > signing_precedence(best))
             {
                 current = Some((record, material));
             }
@@ -167,6 +166,13 @@ impl KeyRing {
     pub(crate) fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
         self.keys.get(kid)
     }
+}
+
+/// Of several current keys, the one with the greatest precedence signs: the latest activated,
+/// ties broken by `kid`. Instances that find two current keys in the store settle on the same
+/// one by this rule (see `tessera_engine::tokens`).
+pub fn signing_precedence(record: &SigningKeyRecord) -> (OffsetDateTime, &str) {
+    (activation(record), record.kid.as_str())
 }
 
 fn activation(record: &SigningKeyRecord) -> OffsetDateTime {
