@@ -173,6 +173,9 @@ pub trait RefreshStore: Send + Sync {
         successor: &RefreshToken,
     ) -> StoreResult<SpendOutcome>;
     async fn refresh_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<RefreshToken>>;
+    /// Every token of the family still stored, oldest first (ties by id): the chain of
+    /// rotations, for audits and for tests that count what a race minted.
+    async fn refresh_family(&self, family_id: uuid::Uuid) -> StoreResult<Vec<RefreshToken>>;
     /// Revokes every token of the family; returns how many were newly revoked.
     async fn revoke_refresh_family(
         &self,

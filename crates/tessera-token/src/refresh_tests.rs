@@ -50,6 +50,16 @@ impl RefreshStore for MemRefresh {
     async fn refresh_by_id(&self, id: Uuid) -> StoreResult<Option<RefreshToken>> {
         Ok(self.rows.lock().unwrap().get(&id).cloned())
     }
+    async fn refresh_family(&self, family_id: Uuid) -> StoreResult<Vec<RefreshToken>> {
+        let rows = self.rows.lock().unwrap();
+        let mut family: Vec<_> = rows
+            .values()
+            .filter(|t| t.family_id == family_id)
+            .cloned()
+            .collect();
+        family.sort_by_key(|t| (t.created_at, t.id));
+        Ok(family)
+    }
     async fn revoke_refresh_family(&self, family_id: Uuid, at: OffsetDateTime) -> StoreResult<u64> {
         let mut n = 0;
         for t in self.rows.lock().unwrap().values_mut() {

@@ -7,7 +7,7 @@ use tessera_core::Clock as _;
 use tessera_core::{KeyState, SessionId, UserId};
 use tessera_engine::credential::{self, Channel};
 use tessera_engine::keys;
-use tessera_token::AccessTokenRequest;
+use tessera_token::{rotation, AccessTokenRequest};
 
 use crate::on_every_backend;
 use crate::support::{clock, engine, settings};
@@ -16,6 +16,7 @@ on_every_backend!(
     two_instances_starting_at_once_on_an_empty_store_end_with_one_current_key,
     a_rotation_on_one_instance_reaches_another_without_a_restart,
     a_key_removed_from_the_store_stops_verifying_elsewhere_even_for_a_cached_token,
+    a_rotation_cut_short_at_any_step_leaves_a_ring_that_signs_and_verifies,
 );
 
 fn token(engine: &tessera_engine::Engine) -> String {
@@ -145,4 +146,68 @@ async fn a_key_removed_from_the_store_stops_verifying_elsewhere_even_for_a_cache
         "the reload dropped the cached verification along with the key"
     );
     assert!(b.tokens.verifier.check(&token(&a), now).is_ok());
+}
+
+/// A rotation is several store writes, not one transaction. Whichever step a crash stops it
+/// after, the next start on that store must sign, accept the tokens signed before, have its
+/// tokens accepted by an instance that survived, and be able to finish the rotation.
+async fn a_rotation_cut_short_at_any_step_leaves_a_ring_that_signs_and_verifies(
+    store: Arc<dyn Store>,
+) {
+    let clock = clock();
+    let survivor = engine(store.clone(), &clock, settings("memory://")).await;
+    let records = store.list_keys().await.unwrap();
+    let plan = rotation::plan_rotation(
+        &records,
+        &survivor.tokens.cfg,
+        clock.now(),
+        survivor.tokens.encryption_key.as_ref(),
+    );
+    assert!(plan.len() >= 3, "a rotation is several writes: {plan:?}");
+    // Each cut gets the keys as they were before the rotation began.
+    for cut in 0..=plan.len() {
+        for record in store.list_keys().await.unwrap() {
+            store.delete_key(&record.kid).await.unwrap();
+        }
+        for record in &records {
+            store.insert_key(record).await.unwrap();
+        }
+        keys::maintain(&survivor).await;
+        let before = token(&survivor);
+
+        rotation::persist(store.as_ref(), &plan[..cut])
+            .await
+            .unwrap_or_else(|e| panic!("cut after {cut} steps: {e:?}"));
+        let restarted = engine(store.clone(), &clock, settings("memory://")).await;
+        let now = clock.now();
+        assert!(
+            restarted.tokens.verifier.ring().current_kid().is_some(),
+            "cut after {cut} steps: the restarted instance has a signing key"
+        );
+        assert!(
+            restarted.tokens.verifier.check(&before, now).is_ok(),
+            "cut after {cut} steps: a token signed before the crash still verifies"
+        );
+        let principal = credential::authenticate(&survivor, &token(&restarted), Channel::Header)
+            .await
+            .unwrap();
+        assert!(
+            principal.is_some(),
+            "cut after {cut} steps: the survivor accepts the restarted instance's tokens"
+        );
+
+        keys::rotate(&restarted, true)
+            .await
+            .unwrap_or_else(|e| panic!("cut after {cut} steps: the next rotation fails: {e}"));
+        let after = store.list_keys().await.unwrap();
+        let current = after
+            .iter()
+            .filter(|k| k.state == KeyState::Current)
+            .count();
+        assert_eq!(current, 1, "cut after {cut} steps: {after:?}");
+        assert!(
+            restarted.tokens.verifier.check(&before, now).is_ok(),
+            "cut after {cut} steps: the old token outlives the finishing rotation"
+        );
+    }
 }

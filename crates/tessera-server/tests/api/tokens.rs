@@ -284,6 +284,23 @@ async fn concurrent_refreshes_mint_one_successor(backend: Backend) {
         successor.revoked_at.is_some(),
         "and it died with the family"
     );
+    assert_eq!(
+        minted_successors(&app, &spent).await,
+        1,
+        "200 racers, one successor in the store"
+    );
+}
+
+/// How many successors the store holds in the family of `original` (every token but it).
+async fn minted_successors(app: &TestApp, original: &tessera_core::RefreshToken) -> usize {
+    let family = app
+        .state
+        .store
+        .refresh_family(original.family_id)
+        .await
+        .unwrap();
+    assert!(family.iter().any(|t| t.id == original.id));
+    family.len() - 1
 }
 
 async fn concurrent_refreshes_within_grace_share_the_successor(backend: Backend) {
@@ -301,6 +318,23 @@ async fn concurrent_refreshes_within_grace_share_the_successor(backend: Backend)
             .iter()
             .all(|(_, b)| &b["refresh_token"] == successor),
         "one successor, handed to all"
+    );
+    let secret = tessera_core::SecretToken::parse(
+        tessera_core::TokenKind::Refresh,
+        grant["refresh_token"].as_str().unwrap(),
+    )
+    .unwrap();
+    let original = app
+        .state
+        .store
+        .refresh_by_hash(&secret.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        minted_successors(&app, &original).await,
+        1,
+        "200 racers within grace, one successor in the store"
     );
     let r = app.grant_refresh(successor.as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK, "the shared successor is live");

@@ -25,11 +25,17 @@ pub async fn memory() -> Option<Fixture<MemoryStore>> {
 /// A migrated SQLite database in a new file under the temp dir, deleted (with its WAL and
 /// shared-memory files) on teardown.
 pub async fn sqlite_file() -> Option<Fixture<SqliteStore>> {
+    let fixture = sqlite_file_unmigrated().await?;
+    fixture.store.migrate().await.expect("migrate SQLite");
+    Some(fixture)
+}
+
+/// As [`sqlite_file`], but empty: for tests that apply an older schema first.
+pub async fn sqlite_file_unmigrated() -> Option<Fixture<SqliteStore>> {
     let path = std::env::temp_dir().join(format!("tessera-test-{}.db", Uuid::new_v4().simple()));
     let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("open a SQLite file in the temp dir");
-    store.migrate().await.expect("migrate SQLite");
     let pool = store.pool().clone();
     Some(Fixture::with_cleanup(store, move || async move {
         pool.close().await;
@@ -59,6 +65,17 @@ pub async fn sqlite_memory() -> Option<Fixture<SqliteStore>> {
 /// When Postgres cannot be reached this returns `None` (the case is skipped, with a message)
 /// unless the `CI` variable is set, in which case it panics: CI must never pass by skipping.
 pub async fn postgres() -> Option<Fixture<PostgresStore>> {
+    let fixture = postgres_unmigrated().await?;
+    fixture
+        .store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrate a fresh test database: {e:?}"));
+    Some(fixture)
+}
+
+/// As [`postgres`], but the database is empty: for tests that apply an older schema first.
+pub async fn postgres_unmigrated() -> Option<Fixture<PostgresStore>> {
     let admin_url =
         std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     let admin_options = PgConnectOptions::from_str(&admin_url)
@@ -85,10 +102,6 @@ pub async fn postgres() -> Option<Fixture<PostgresStore>> {
     let store = PostgresStore::connect_with(admin_options.clone().database(&name))
         .await
         .unwrap_or_else(|e| panic!("connect to {name}: {e:?}"));
-    store
-        .migrate()
-        .await
-        .unwrap_or_else(|e| panic!("migrate {name}: {e:?}"));
     let pool = store.pool().clone();
     Some(Fixture::with_cleanup(store, move || async move {
         pool.close().await;

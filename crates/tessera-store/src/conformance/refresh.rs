@@ -324,4 +324,21 @@ pub async fn refresh_concurrent_spend_rotates_exactly_once(store: Arc<dyn Store>
         }
     }
     assert_eq!(stored, 1, "only the winner's successor is stored");
+    let family: Vec<Uuid> = store
+        .refresh_family(token.family_id)
+        .await
+        .expect("family")
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        family,
+        vec![token.id, winners[0]],
+        "the family is the token and its one successor, oldest first"
+    );
+    assert!(store
+        .refresh_family(Uuid::new_v4())
+        .await
+        .expect("family")
+        .is_empty());
 }

@@ -442,6 +442,18 @@ impl RefreshStore for MemoryStore {
         Ok(self.read().refresh.get(&id).cloned())
     }
 
+    async fn refresh_family(&self, family_id: Uuid) -> StoreResult<Vec<RefreshToken>> {
+        let mut family: Vec<RefreshToken> = self
+            .read()
+            .refresh
+            .values()
+            .filter(|t| t.family_id == family_id)
+            .cloned()
+            .collect();
+        family.sort_by_key(|t| (t.created_at, t.id));
+        Ok(family)
+    }
+
     async fn revoke_refresh_family(&self, family_id: Uuid, at: OffsetDateTime) -> StoreResult<u64> {
         self.count_writes(1);
         Ok(revoke_where(&mut self.write(), at, |t| {

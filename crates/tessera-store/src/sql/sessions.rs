@@ -242,6 +242,15 @@ impl<D: Dialect> RefreshStore for SqlStore<D> {
         self.find(refresh_by_id(id), rows::refresh).await
     }
 
+    async fn refresh_family(&self, family_id: Uuid) -> StoreResult<Vec<RefreshToken>> {
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE family_id = $1 \
+             ORDER BY created_at, id"
+        );
+        self.find_all(Stmt::new(sql).bind(family_id), rows::refresh)
+            .await
+    }
+
     async fn revoke_refresh_family(&self, family_id: Uuid, at: OffsetDateTime) -> StoreResult<u64> {
         let stmt = Stmt::new(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",

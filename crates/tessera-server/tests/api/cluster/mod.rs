@@ -197,6 +197,10 @@ async fn refresh_reuse_on_b_revokes_what_a_issued(feed: Feed) {
 }
 
 /// Presents `token` `per_instance` times on each of A and B at once, interleaved.
+/// 100 on each instance: the same 200 racers the single-instance tests send on memory and
+/// SQLite, here on Postgres, counted at the database.
+const RACERS_PER_INSTANCE: usize = 100;
+
 async fn race(
     a: &TestApp,
     b: &TestApp,
@@ -231,7 +235,7 @@ async fn concurrent_refreshes_on_both_instances_within_grace_share_one_successor
     let email = unique_email();
     a.create_user(&email).await;
     let grant = a.token_pair(&email).await;
-    let results = race(a, b, str_of(&grant, "refresh_token"), 50).await;
+    let results = race(a, b, str_of(&grant, "refresh_token"), RACERS_PER_INSTANCE).await;
     for (status, body) in &results {
         assert_eq!(*status, StatusCode::OK, "all within grace: {body}");
     }
@@ -272,7 +276,7 @@ async fn concurrent_refreshes_on_both_instances_without_grace_mint_one_successor
         &Credential::Bearer(str_of(&grant, "access_token").to_owned()),
     )
     .await;
-    let results = race(a, b, str_of(&grant, "refresh_token"), 50).await;
+    let results = race(a, b, str_of(&grant, "refresh_token"), RACERS_PER_INSTANCE).await;
     assert_eq!(
         cluster
             .db
