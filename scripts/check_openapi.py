@@ -86,6 +86,8 @@ def main():
         validate(doc)
     except OpenAPIValidationError as err:
         sys.exit(f"not valid OpenAPI: {err}")
+    except Exception as err:  # an unresolvable $ref surfaces as a resolver error
+        sys.exit(f"not valid OpenAPI: {type(err).__name__}: {str(err)[:300]}")
     problems, operations = extra_problems(doc)
     if problems:
         sys.exit("\n".join(["OpenAPI document problems:", *problems]))

@@ -33,6 +33,8 @@ use crate::cookies::CookieNames;
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(check_any, check_mode, document),
+    // Parameter schemas are not collected from paths (utoipa 5); the handlers' are, by `routes!`.
+    components(schemas(schemas::CheckMode, schemas::RoleName)),
     tags(
         (name = "accounts", description = "Sign-up, password and address changes, e-mail links"),
         (name = "sessions", description = "Session-based authentication"),
@@ -136,6 +138,7 @@ impl Document {
         let mut json = serde_json::to_value(doc).expect("the OpenAPI document serialises");
         camel_case_links(&mut json);
         require_retry_after(&mut json);
+        claim_names(&mut json);
         Self(json.to_string().into())
     }
 
@@ -186,6 +189,22 @@ fn require_retry_after(doc: &mut Value) {
     }
 }
 
+/// The names a custom claim may have; utoipa has no `propertyNames` with `not`.
+fn claim_names(doc: &mut Value) {
+    if let Some(schema) = doc
+        .pointer_mut("/components/schemas/CustomClaims")
+        .and_then(Value::as_object_mut)
+    {
+        schema.insert(
+            "propertyNames".to_owned(),
+            serde_json::json!({
+                "pattern": "^[!#-\\[\\]-~]{1,128}$",
+                "not": { "enum": tessera_core::authz::RESERVED_CLAIMS },
+            }),
+        );
+    }
+}
+
 // ---- operations described here rather than on their handlers ---------------------------------
 
 /// One answer for every credential.
@@ -200,8 +219,8 @@ fn require_retry_after(doc: &mut Value) {
     operation_id = "check",
     tag = "check",
     params(
-        ("mode" = Option<String>, Query, description = "`nginx`, `ingress-nginx`, `traefik`, `caddy` or `envoy`; another value is 400"),
-        ("role" = Option<Vec<String>>, Query, explode, description = "Required role (repeatable)"),
+        ("mode" = Option<schemas::CheckMode>, Query, description = "The proxy; another value is 400"),
+        ("role" = Option<Vec<schemas::RoleName>>, Query, explode, description = "Required role (repeatable)"),
         ("scope" = Option<Vec<String>>, Query, explode, description = "Required scope tokens (repeatable, space-separated)"),
     ),
     security((), ("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
@@ -226,16 +245,16 @@ fn require_retry_after(doc: &mut Value) {
 #[allow(dead_code)]
 async fn check_any() {}
 
-/// The check with the proxy named by the path: `/v1/check/<mode>` (for Envoy,
-/// `/v1/check/envoy/<original path>`).
+/// The check, with the proxy named by the path: `/v1/check/<mode>` (for Envoy,
+/// `/v1/check/envoy/<original path>`). Any other path under `/v1/check/` is the plain check.
 #[utoipa::path(
     get,
-    path = "/v1/check/{mode}",
-    operation_id = "check_with_mode",
+    path = "/v1/check/{path}",
+    operation_id = "check_with_path",
     tag = "check",
     params(
-        ("mode" = String, Path, description = "`nginx`, `ingress-nginx`, `traefik`, `caddy` or `envoy`; another value is 400"),
-        ("role" = Option<Vec<String>>, Query, explode, description = "Required role (repeatable)"),
+        ("path" = String, Path, description = "`nginx`, `ingress-nginx`, `traefik`, `caddy`, `envoy` (then the original path), or anything else for the plain check"),
+        ("role" = Option<Vec<schemas::RoleName>>, Query, explode, description = "Required role (repeatable)"),
         ("scope" = Option<Vec<String>>, Query, explode, description = "Required scope tokens (repeatable)"),
     ),
     security((), ("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
@@ -243,7 +262,6 @@ async fn check_any() {}
         (status = 200, description = "A valid credential", body = schemas::CheckResult),
         (status = 302, description = "Denied browser page load (`traefik`, `caddy`, `envoy`)",
             headers(("Location" = String))),
-        responses::BadRequest,
         responses::Unauthorized,
         responses::Forbidden,
         responses::Unavailable,

@@ -6,8 +6,9 @@
 //! same fields.
 #![allow(dead_code)]
 
+use serde_json::json;
 use serde_json::Value;
-use utoipa::openapi::schema::{OneOfBuilder, Schema};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -30,8 +31,11 @@ pub struct Error {
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery"}))]
 pub struct SignUp {
     /// Trimmed, NFC-normalised and lower-cased; at most 254 bytes.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// `password.min_length`–128 characters, not a common password, not the address.
+    /// `password.min_length` (default 8) to 128 characters, not one character repeated, not a
+    /// common password, not the address.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -61,6 +65,7 @@ pub enum AcceptedStatus {
 #[schema(example = json!({"current_password": "correct horse battery", "new_password": "staple battery horse"}))]
 pub struct ChangePassword {
     pub current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -100,6 +105,7 @@ pub struct RotatedSession {
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com"}))]
 pub struct AddressRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -107,6 +113,7 @@ pub struct AddressRequest {
 pub struct ResetConfirm {
     /// The token of the reset link.
     pub token: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -133,6 +140,7 @@ pub enum VerifiedResult {
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"new_email": "ada@new.example", "current_password": "correct horse battery"}))]
 pub struct EmailChange {
+    #[schema(format = Email, max_length = 254)]
     pub new_email: String,
     pub current_password: String,
 }
@@ -201,9 +209,7 @@ pub struct SessionUser {
     pub id: String,
     pub email: String,
     pub roles: Vec<String>,
-    /// Custom claims: a JSON object of at most 1,024 bytes.
-    #[schema(value_type = Object)]
-    pub claims: Value,
+    pub claims: CustomClaims,
 }
 
 #[derive(Debug, ToSchema)]
@@ -340,9 +346,7 @@ pub struct CheckResult {
     pub expires_at: String,
     pub roles: Vec<String>,
     pub scope: Option<String>,
-    /// Custom claims: a JSON object of at most 1,024 bytes.
-    #[schema(value_type = Object)]
-    pub claims: Value,
+    pub claims: CustomClaims,
 }
 
 // ---- admin ----------------------------------------------------------------------------------
@@ -356,9 +360,7 @@ pub struct AdminUser {
     #[schema(format = DateTime)]
     pub email_verified_at: Option<String>,
     pub roles: Vec<String>,
-    /// Custom claims: a JSON object of at most 1,024 bytes.
-    #[schema(value_type = Object)]
-    pub claims: Value,
+    pub claims: CustomClaims,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -405,6 +407,11 @@ pub struct EventList {
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"name": "orders-service"}))]
 pub struct NewClient {
+    /// 1 to 100 characters after trimming, no control characters.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -431,19 +438,63 @@ pub struct ClientList {
     pub clients: Vec<Client>,
 }
 
-/// Role names: 1–64 characters of `A–Z a–z 0–9 _ . : -`, at most 32 per user.
+/// At most 32 roles per user.
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"roles": ["admin", "billing:read"]}))]
 pub struct Roles {
-    pub roles: Vec<String>,
+    #[schema(max_items = 32)]
+    pub roles: Vec<RoleName>,
 }
+
+/// 1–64 characters of `A–Z a–z 0–9 _ . : -`.
+#[derive(Debug, ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
+pub struct RoleName(pub String);
+
+/// The proxy a forward-auth check answers for.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub enum CheckMode {
+    Nginx,
+    IngressNginx,
+    Traefik,
+    Caddy,
+    Envoy,
+}
+
+/// The only scope of `DELETE /v1/sessions`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum OthersScope {
+    Others,
+}
+
+/// A user's custom claims: a JSON object of at most 1,024 bytes of compact JSON, whose names
+/// are 1–128 visible ASCII characters (no `"` or `\\`) and none of the registered ones.
+/// (`propertyNames` is added from `tessera_core::authz::RESERVED_CLAIMS` when the document is
+/// rendered.)
+#[derive(Debug)]
+pub struct CustomClaims;
+
+impl PartialSchema for CustomClaims {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Custom claims: a JSON object of at most 1,024 bytes (compact JSON); names are \
+                 1–128 visible ASCII characters without `\"` or `\\` and not a registered claim",
+            ))
+            .examples([json!({"tenant": "acme"})])
+            .into()
+    }
+}
+
+impl ToSchema for CustomClaims {}
 
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"claims": {"tenant": "acme"}}))]
 pub struct Claims {
-    /// Custom claims: a JSON object of at most 1,024 bytes.
-    #[schema(value_type = Object)]
-    pub claims: Value,
+    pub claims: CustomClaims,
 }
 
 // ---- operations and discovery ---------------------------------------------------------------

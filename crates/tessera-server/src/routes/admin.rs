@@ -3,7 +3,7 @@
 //! No key or a wrong key → 401; a user's own credential (session or access token) → 403, so a
 //! signed-in user learns that the endpoint exists but not that their token "almost" worked.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::Json;
@@ -14,7 +14,7 @@ use tessera_core::{CustomClaims, Email, Roles, User, UserId};
 
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Input};
+use crate::extract::{Caller, Input, QueryParams};
 use crate::openapi::{responses, schemas};
 use crate::routes::views::{rfc3339, SessionView};
 use crate::state::AppState;
@@ -90,7 +90,7 @@ pub struct UserQuery {
 
 /// Find a user by address (0 or 1 entries).
 #[utoipa::path(get, path = "/v1/admin/users", operation_id = "admin_find_users", tag = "admin",
-    params(("email" = String, Query, description = "The address", example = "ada@example.com")),
+    params(("email" = String, Query, format = Email, description = "The address", example = "ada@example.com")),
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "Matching users", body = schemas::AdminUserList),
@@ -100,7 +100,7 @@ pub struct UserQuery {
 pub async fn find_users(
     _: Admin,
     State(state): State<AppState>,
-    Query(q): Query<UserQuery>,
+    QueryParams(q): QueryParams<UserQuery>,
 ) -> ApiResult<Json<Value>> {
     let email = q.email.ok_or_else(|| {
         ApiError::InvalidRequest("the `email` query parameter is required".into())
@@ -232,7 +232,7 @@ const EVENTS_MAX_LIMIT: u32 = 500;
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/admin/events", operation_id = "admin_events", tag = "admin",
     params(
-        ("user_id" = Option<String>, Query, description = "Only this user's events"),
+        ("user_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Only this user's events"),
         ("type" = Option<String>, Query, description = "Only events of this type, e.g. `login_failed`"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
         ("cursor" = Option<i64>, Query, description = "`next_cursor` of the previous page"),
@@ -246,7 +246,7 @@ const EVENTS_MAX_LIMIT: u32 = 500;
 pub async fn events(
     _: Admin,
     State(state): State<AppState>,
-    Query(q): Query<EventQuery>,
+    QueryParams(q): QueryParams<EventQuery>,
 ) -> ApiResult<Json<Value>> {
     let user_id = match q.user_id.as_deref() {
         Some(raw) => Some(

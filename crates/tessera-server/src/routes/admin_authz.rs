@@ -105,7 +105,7 @@ pub async fn add_roles(
 
 /// Take one role away (not held: unchanged).
 #[utoipa::path(delete, path = "/v1/admin/users/{id}/roles/{role}", operation_id = "admin_remove_role", tag = "admin",
-    params(("id" = String, Path, description = "A user id"), ("role" = String, Path, description = "A role name")),
+    params(("id" = String, Path, description = "A user id"), ("role" = schemas::RoleName, Path, description = "A role name")),
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "The roles now held", body = schemas::Roles),

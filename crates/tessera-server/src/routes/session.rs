@@ -1,6 +1,6 @@
 //! Session-based authentication: login, current session, logout, device list, password change.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +13,7 @@ use crate::auth::Authenticated;
 use crate::cookies;
 use crate::csrf;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Input};
+use crate::extract::{Caller, Input, QueryParams};
 use crate::openapi::{responses, schemas};
 use crate::routes::token;
 use crate::routes::views::SessionView;
@@ -266,7 +266,7 @@ pub struct ScopeQuery {
 
 /// Revoke every session of the caller but the current one.
 #[utoipa::path(delete, path = "/v1/sessions", operation_id = "revoke_other_sessions", tag = "sessions",
-    params(("scope" = String, Query, description = "Must be `others`", example = "others")),
+    params(("scope" = inline(schemas::OthersScope), Query, description = "Must be `others`")),
     security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
     responses(
         (status = 204, description = "Revoked"),
@@ -277,7 +277,7 @@ pub async fn revoke_others(
     State(state): State<AppState>,
     caller: Caller,
     Authenticated(p): Authenticated,
-    Query(q): Query<ScopeQuery>,
+    QueryParams(q): QueryParams<ScopeQuery>,
 ) -> ApiResult<StatusCode> {
     if q.scope.as_deref() != Some("others") {
         return Err(ApiError::InvalidRequest("scope must be `others`".into()));

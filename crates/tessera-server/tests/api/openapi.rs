@@ -28,7 +28,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/email/verify"),
     ("POST", "/v1/email/verify/resend"),
     ("GET", "/v1/check"),
-    ("GET", "/v1/check/{mode}"),
+    ("GET", "/v1/check/{path}"),
     ("POST", "/v1/token"),
     ("POST", "/v1/token/revoke"),
     ("POST", "/v1/token/introspect"),
@@ -113,7 +113,7 @@ async fn every_documented_operation_is_routed() {
         let concrete = path
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
             .replace("{role}", "admin")
-            .replace("{mode}", "nginx");
+            .replace("{path}", "nginx");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let r = app.raw(method.clone(), &concrete).await;
         let status = r.status();
@@ -198,7 +198,31 @@ async fn operations_carry_ids_responses_and_security() {
         components["schemas"]["TokenRequest"]["example"]["grant_type"],
         "password"
     );
+    every_ref_resolves(&doc, &doc, "#");
     // Stateful links: sign-up → login → the session.
     let link = &doc["paths"]["/v1/users"]["post"]["responses"]["201"]["links"]["login"];
     assert_eq!(link["operationId"], "login");
+}
+
+fn every_ref_resolves(doc: &Value, node: &Value, trail: &str) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                let pointer = target.strip_prefix('#').expect("a local $ref");
+                assert!(
+                    doc.pointer(pointer).is_some(),
+                    "{trail}: {target} does not resolve"
+                );
+            }
+            for (key, value) in map {
+                every_ref_resolves(doc, value, &format!("{trail}/{key}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, value) in items.iter().enumerate() {
+                every_ref_resolves(doc, value, &format!("{trail}/{i}"));
+            }
+        }
+        _ => {}
+    }
 }
