@@ -16,6 +16,7 @@ pub mod extract;
 pub mod forwarded;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod settings;

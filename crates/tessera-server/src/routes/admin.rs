@@ -3,7 +3,7 @@
 //! No key or a wrong key → 401; a user's own credential (session or access token) → 403, so a
 //! signed-in user learns that the endpoint exists but not that their token "almost" worked.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::Json;
@@ -14,7 +14,8 @@ use tessera_core::{CustomClaims, Email, Roles, User, UserId};
 
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Input};
+use crate::extract::{Caller, Input, QueryParams};
+use crate::openapi::{responses, schemas};
 use crate::routes::views::{rfc3339, SessionView};
 use crate::state::AppState;
 use tessera_engine::{accounts, admin, clients, sessions};
@@ -87,10 +88,19 @@ pub struct UserQuery {
     email: Option<String>,
 }
 
+/// Find a user by address (0 or 1 entries).
+#[utoipa::path(get, path = "/v1/admin/users", operation_id = "admin_find_users", tag = "admin",
+    params(("email" = String, Query, format = Email, description = "The address", example = "ada@example.com")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "Matching users", body = schemas::AdminUserList),
+        (status = 400, description = "`email` missing or malformed", body = schemas::Error),
+        responses::AdminErrors,
+    ))]
 pub async fn find_users(
     _: Admin,
     State(state): State<AppState>,
-    Query(q): Query<UserQuery>,
+    QueryParams(q): QueryParams<UserQuery>,
 ) -> ApiResult<Json<Value>> {
     let email = q.email.ok_or_else(|| {
         ApiError::InvalidRequest("the `email` query parameter is required".into())
@@ -118,6 +128,19 @@ pub(crate) async fn load_user(state: &AppState, raw: &str) -> ApiResult<User> {
         .ok_or(ApiError::NotFound)
 }
 
+/// One user.
+#[utoipa::path(get, path = "/v1/admin/users/{id}", operation_id = "admin_get_user", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The user", body = schemas::AdminUser, links(
+            ("sessions" = (operation_id = "admin_user_sessions", parameters(("id" = "$response.body#/id")))),
+            ("roles" = (operation_id = "admin_get_roles", parameters(("id" = "$response.body#/id")))),
+            ("claims" = (operation_id = "admin_get_claims", parameters(("id" = "$response.body#/id")))),
+        )),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn get_user(
     _: Admin,
     State(state): State<AppState>,
@@ -131,6 +154,17 @@ pub struct PatchUser {
     locked: bool,
 }
 
+/// Lock or unlock a user; locking revokes every session.
+#[utoipa::path(patch, path = "/v1/admin/users/{id}", operation_id = "admin_patch_user", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    request_body(content((schemas::PatchUser = "application/json"))),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The user", body = schemas::AdminUser),
+        responses::BodyErrors,
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn patch_user(
     _: Admin,
     State(state): State<AppState>,
@@ -143,6 +177,15 @@ pub async fn patch_user(
     Ok(Json(AdminUserView::from(&load_user(&state, &id).await?)))
 }
 
+/// A user's live sessions.
+#[utoipa::path(get, path = "/v1/admin/users/{id}/sessions", operation_id = "admin_user_sessions", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The sessions", body = schemas::SessionList),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn user_sessions(
     _: Admin,
     State(state): State<AppState>,
@@ -154,6 +197,15 @@ pub async fn user_sessions(
     Ok(Json(json!({ "sessions": views })))
 }
 
+/// Revoke every session of a user.
+#[utoipa::path(delete, path = "/v1/admin/users/{id}/sessions", operation_id = "admin_revoke_user_sessions", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn revoke_user_sessions(
     _: Admin,
     State(state): State<AppState>,
@@ -177,10 +229,24 @@ pub struct EventQuery {
 const EVENTS_DEFAULT_LIMIT: u32 = 50;
 const EVENTS_MAX_LIMIT: u32 = 500;
 
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/v1/admin/events", operation_id = "admin_events", tag = "admin",
+    params(
+        ("user_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Only this user's events"),
+        ("type" = Option<String>, Query, description = "Only events of this type, e.g. `login_failed`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
+        ("cursor" = Option<i64>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = schemas::EventList),
+        (status = 400, description = "A malformed `user_id` or a `limit` out of range", body = schemas::Error),
+        responses::AdminErrors,
+    ))]
 pub async fn events(
     _: Admin,
     State(state): State<AppState>,
-    Query(q): Query<EventQuery>,
+    QueryParams(q): QueryParams<EventQuery>,
 ) -> ApiResult<Json<Value>> {
     let user_id = match q.user_id.as_deref() {
         Some(raw) => Some(
@@ -228,6 +294,17 @@ pub struct NewClient {
     name: String,
 }
 
+/// Register a client (a resource server that may introspect); the secret is shown once.
+#[utoipa::path(post, path = "/v1/admin/clients", operation_id = "admin_create_client", tag = "admin",
+    request_body(content((schemas::NewClient = "application/json"))),
+    security(("admin_key" = [])),
+    responses(
+        (status = 201, description = "The client and its secret", body = schemas::CreatedClient, links(
+            ("delete" = (operation_id = "admin_delete_client", parameters(("id" = "$response.body#/client_id")))),
+        )),
+        responses::BodyErrors,
+        responses::AdminErrors,
+    ))]
 pub async fn create_client(
     _: Admin,
     State(state): State<AppState>,
@@ -246,6 +323,13 @@ pub async fn create_client(
     ))
 }
 
+/// The registered clients.
+#[utoipa::path(get, path = "/v1/admin/clients", operation_id = "admin_list_clients", tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The clients", body = schemas::ClientList),
+        responses::AdminErrors,
+    ))]
 pub async fn list_clients(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let list = clients::list(&state).await?;
     let items: Vec<Value> = list
@@ -255,6 +339,15 @@ pub async fn list_clients(_: Admin, State(state): State<AppState>) -> ApiResult<
     Ok(Json(json!({ "clients": items })))
 }
 
+/// Delete a client.
+#[utoipa::path(delete, path = "/v1/admin/clients/{id}", operation_id = "admin_delete_client", tag = "admin",
+    params(("id" = String, Path, description = "A client id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn delete_client(
     _: Admin,
     State(state): State<AppState>,

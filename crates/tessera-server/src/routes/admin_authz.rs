@@ -10,6 +10,7 @@ use tessera_core::{CustomClaims, Roles};
 
 use crate::error::ApiResult;
 use crate::extract::{Caller, Input};
+use crate::openapi::{responses, schemas};
 use crate::routes::admin::{load_user, Admin};
 use crate::state::AppState;
 use tessera_engine::authz::{self, RoleChange};
@@ -32,6 +33,15 @@ fn claims_json(claims: &CustomClaims) -> Json<Value> {
     Json(json!({ "claims": claims }))
 }
 
+/// A user's roles (sorted).
+#[utoipa::path(get, path = "/v1/admin/users/{id}/roles", operation_id = "admin_get_roles", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The roles", body = schemas::Roles),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn get_roles(
     _: Admin,
     State(state): State<AppState>,
@@ -51,7 +61,17 @@ async fn change(
     Ok(roles_json(&roles))
 }
 
-/// `PUT`: exactly these roles.
+/// Set exactly these roles.
+#[utoipa::path(put, path = "/v1/admin/users/{id}/roles", operation_id = "admin_set_roles", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    request_body(content((schemas::Roles = "application/json"))),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The roles now held", body = schemas::Roles),
+        responses::BodyErrors,
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn set_roles(
     _: Admin,
     State(state): State<AppState>,
@@ -62,7 +82,17 @@ pub async fn set_roles(
     change(&state, &caller, &id, RoleChange::Set(body.roles)).await
 }
 
-/// `POST`: these roles besides the ones held.
+/// Add these roles to the ones held.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/roles", operation_id = "admin_add_roles", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    request_body(content((schemas::Roles = "application/json"))),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The roles now held", body = schemas::Roles),
+        responses::BodyErrors,
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn add_roles(
     _: Admin,
     State(state): State<AppState>,
@@ -73,6 +103,16 @@ pub async fn add_roles(
     change(&state, &caller, &id, RoleChange::Add(body.roles)).await
 }
 
+/// Take one role away (not held: unchanged).
+#[utoipa::path(delete, path = "/v1/admin/users/{id}/roles/{role}", operation_id = "admin_remove_role", tag = "admin",
+    params(("id" = String, Path, description = "A user id"), ("role" = schemas::RoleName, Path, description = "A role name")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The roles now held", body = schemas::Roles),
+        (status = 400, description = "A malformed role name", body = schemas::Error),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn remove_role(
     _: Admin,
     State(state): State<AppState>,
@@ -82,6 +122,15 @@ pub async fn remove_role(
     change(&state, &caller, &id, RoleChange::Remove(vec![role])).await
 }
 
+/// A user's custom claims.
+#[utoipa::path(get, path = "/v1/admin/users/{id}/claims", operation_id = "admin_get_claims", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The claims", body = schemas::Claims),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn get_claims(
     _: Admin,
     State(state): State<AppState>,
@@ -90,6 +139,17 @@ pub async fn get_claims(
     Ok(claims_json(&load_user(&state, &id).await?.claims))
 }
 
+/// Replace a user's custom claims (`{}` clears them).
+#[utoipa::path(put, path = "/v1/admin/users/{id}/claims", operation_id = "admin_set_claims", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    request_body(content((schemas::Claims = "application/json"))),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The claims now held", body = schemas::Claims),
+        responses::BodyErrors,
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn set_claims(
     _: Admin,
     State(state): State<AppState>,

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
 use crate::extract::{Caller, Input};
+use crate::openapi::{responses, schemas};
 use crate::state::AppState;
 use tessera_engine::recovery;
 use tessera_engine::verification::{self, Confirmed};
@@ -37,7 +38,20 @@ pub struct AddressRequest {
     email: String,
 }
 
-/// `POST /v1/password/reset` `{"email"}` → 202.
+/// Ask for a password-reset link.
+///
+/// The same 202 whether or not the address has an account; a link goes to it if it does.
+#[utoipa::path(post, path = "/v1/password/reset", operation_id = "request_password_reset", tag = "accounts",
+    request_body(content(
+        (schemas::AddressRequest = "application/json"),
+        (schemas::AddressRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 202, description = "Accepted", body = schemas::Accepted),
+        responses::BodyErrors,
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn request_reset(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,7 +67,18 @@ pub struct ResetRequest {
     new_password: String,
 }
 
-/// `POST /v1/password/reset/confirm` `{"token", "new_password"}` → 204; every session ends.
+/// Set a new password with a reset link's token; every session of the account ends.
+#[utoipa::path(post, path = "/v1/password/reset/confirm", operation_id = "confirm_password_reset", tag = "accounts",
+    request_body(content(
+        (schemas::ResetConfirm = "application/json"),
+        (schemas::ResetConfirm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 204, description = "Password set"),
+        (status = 400, description = "An unusable link, or a password that breaks the policy", body = schemas::Error),
+        responses::BodyErrors,
+        responses::Unavailable,
+    ))]
 pub async fn confirm_reset(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,8 +93,19 @@ pub struct TokenRequest {
     token: String,
 }
 
-/// `POST /v1/email/verify` `{"token"}` → 200 `{"result", "email"}`: a verification link or a
-/// change-of-address link.
+/// Use a verification or change-of-address link.
+#[utoipa::path(post, path = "/v1/email/verify", operation_id = "verify_email", tag = "accounts",
+    request_body(content(
+        (schemas::LinkToken = "application/json"),
+        (schemas::LinkToken = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Verified or changed", body = schemas::Verified),
+        (status = 400, description = "An unusable link", body = schemas::Error),
+        responses::BodyErrors,
+        (status = 409, description = "The new address was taken meanwhile", body = schemas::Error),
+        responses::Unavailable,
+    ))]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,7 +120,18 @@ pub async fn confirm(
     ))
 }
 
-/// `POST /v1/email/verify/resend` `{"email"}` → 202.
+/// Ask for a new verification link; the older one dies.
+#[utoipa::path(post, path = "/v1/email/verify/resend", operation_id = "resend_verification", tag = "accounts",
+    request_body(content(
+        (schemas::AddressRequest = "application/json"),
+        (schemas::AddressRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 202, description = "Accepted, whatever the address", body = schemas::Accepted),
+        responses::BodyErrors,
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn resend(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,8 +147,21 @@ pub struct ChangeRequest {
     current_password: String,
 }
 
-/// `POST /v1/email` `{"new_email", "current_password"}` (authenticated) → 202; the change
-/// happens when the link sent to the new address is used.
+/// Change the address: a confirmation link goes to the new one.
+///
+/// The change happens when the link sent to the new address is used.
+#[utoipa::path(post, path = "/v1/email", operation_id = "request_email_change", tag = "accounts",
+    request_body(content(
+        (schemas::EmailChange = "application/json"),
+        (schemas::EmailChange = "application/x-www-form-urlencoded"),
+    )),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 202, description = "Accepted", body = schemas::Accepted),
+        responses::BodyErrors,
+        responses::UserErrors,
+        responses::RateLimited,
+    ))]
 pub async fn request_change(
     State(state): State<AppState>,
     caller: Caller,

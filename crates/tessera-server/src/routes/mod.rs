@@ -19,71 +19,57 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Request};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, get};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::error::ApiError;
+use crate::openapi;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/v1/users", post(users::create))
-        .route(
-            "/v1/session",
-            post(session::login)
-                .get(session::current)
-                .delete(session::logout),
-        )
-        .route(
-            "/v1/sessions",
-            get(session::list).delete(session::revoke_others),
-        )
-        .route("/v1/sessions/{id}", delete(session::revoke_one))
-        .route("/v1/password", post(session::change_password))
-        .route("/v1/password/reset", post(email::request_reset))
-        .route("/v1/password/reset/confirm", post(email::confirm_reset))
-        .route("/v1/email", post(email::request_change))
-        .route("/v1/email/verify", post(email::confirm))
-        .route("/v1/email/verify/resend", post(email::resend))
-        .route("/v1/check", any(check::check))
-        .route("/v1/check/{*rest}", any(check::check))
-        .route("/v1/token", post(token::token))
-        .route("/v1/token/revoke", post(token::revoke))
-        .route("/v1/token/introspect", post(token::introspect))
-        .route("/v1/revocations", get(revocations::revocations))
-        .route("/v1/admin/users", get(admin::find_users))
-        .route(
-            "/v1/admin/users/{id}",
-            get(admin::get_user).patch(admin::patch_user),
-        )
-        .route(
-            "/v1/admin/users/{id}/sessions",
-            get(admin::user_sessions).delete(admin::revoke_user_sessions),
-        )
-        .route(
-            "/v1/admin/users/{id}/roles",
-            get(admin_authz::get_roles)
-                .put(admin_authz::set_roles)
-                .post(admin_authz::add_roles),
-        )
-        .route(
-            "/v1/admin/users/{id}/roles/{role}",
-            delete(admin_authz::remove_role),
-        )
-        .route(
-            "/v1/admin/users/{id}/claims",
-            get(admin_authz::get_claims).put(admin_authz::set_claims),
-        )
-        .route("/v1/admin/events", get(admin::events))
-        .route(
-            "/v1/admin/clients",
-            post(admin::create_client).get(admin::list_clients),
-        )
-        .route("/v1/admin/clients/{id}", delete(admin::delete_client))
+    // Every API route is declared with `routes!` from its handler's `#[utoipa::path]`, so the
+    // OpenAPI document (`GET /openapi.json`) lists exactly what is routed.
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(users::create))
+        .routes(routes!(session::login, session::current, session::logout))
+        .routes(routes!(session::list, session::revoke_others))
+        .routes(routes!(session::revoke_one))
+        .routes(routes!(session::change_password))
+        .routes(routes!(email::request_reset))
+        .routes(routes!(email::confirm_reset))
+        .routes(routes!(email::request_change))
+        .routes(routes!(email::confirm))
+        .routes(routes!(email::resend))
+        .routes(routes!(token::token))
+        .routes(routes!(token::revoke))
+        .routes(routes!(token::introspect))
+        .routes(routes!(revocations::revocations))
+        .routes(routes!(admin::find_users))
+        .routes(routes!(admin::get_user, admin::patch_user))
+        .routes(routes!(admin::user_sessions, admin::revoke_user_sessions))
+        .routes(routes!(
+            admin_authz::get_roles,
+            admin_authz::set_roles,
+            admin_authz::add_roles
+        ))
+        .routes(routes!(admin_authz::remove_role))
+        .routes(routes!(admin_authz::get_claims, admin_authz::set_claims))
+        .routes(routes!(admin::events))
+        .routes(routes!(admin::create_client, admin::list_clients))
+        .routes(routes!(admin::delete_client))
+        // Any method: described by hand in `openapi` (its GET), the one route added this way.
+        .merge(OpenApiRouter::from(
+            Router::new()
+                .route("/v1/check", any(check::check))
+                .route("/v1/check/{*rest}", any(check::check)),
+        ))
         // Layers run outside-in in reverse order of these calls: credentials are resolved
         // first, then the CSRF rule is applied to what was resolved.
         .layer(from_fn_with_state(state.clone(), crate::csrf::enforce))
@@ -92,17 +78,24 @@ pub fn router(state: AppState) -> Router {
             crate::auth::resolve_credentials,
         ));
 
-    let router = Router::new()
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::frame(&state.web.cookies))
         .merge(v1)
-        .merge(pages::router(&state))
-        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .merge(OpenApiRouter::from(pages::router(&state)))
+        .routes(routes!(wellknown::jwks))
+        .routes(routes!(wellknown::metadata))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let document = openapi::Document::new(&doc);
+    let router = router
         .route(
-            "/.well-known/oauth-authorization-server",
-            get(wellknown::metadata),
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { document.response() }
+            }),
         )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn(crate::telemetry::record))

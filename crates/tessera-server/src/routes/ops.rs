@@ -6,8 +6,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::openapi::schemas;
 use crate::state::AppState;
 
+/// Liveness: 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = schemas::Health)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -16,6 +20,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// A disconnected revocation feed (Redis or Postgres LISTEN down) leaves the instance ready but
 /// `degraded`: it keeps serving from the store and catches up on revocations when the feed
 /// reconnects.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready (or `degraded`: the revocation feed is down)", body = schemas::Readiness),
+        (status = 503, description = "The store is unreachable", body = schemas::Unready),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let health = state.health().await;
     let (store_ok, feed_ok) = (health.store_ok, health.feed_ok);
@@ -43,6 +52,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics (text format); never exposes secrets.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 pub async fn metrics() -> Response {
     (
         [(

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Caller;
+use crate::openapi::{responses, schemas};
 use crate::routes::token::basic_credentials;
 use crate::state::AppState;
 use tessera_engine::clients;
@@ -25,6 +26,26 @@ use tessera_engine::stream::{read_store, subscriber, Cursor};
 /// with a 15 s idle timeout happy too.
 const KEEP_ALIVE: StdDuration = StdDuration::from_secs(10);
 
+/// Revoked sessions whose access tokens may still be alive.
+///
+/// With `Accept: text/event-stream`, Server-Sent Events (`revoked`, `ready`, `keys`; resume
+/// with `Last-Event-ID`); otherwise one JSON answer for clients that poll.
+#[utoipa::path(get, path = "/v1/revocations", operation_id = "revocations", tag = "tokens",
+    params(
+        ("after" = Option<String>, Query, description = "A cursor from an earlier answer"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last event id seen (event stream)"),
+    ),
+    security(("client_basic" = [])),
+    responses(
+        (status = 200, description = "The revocations", content(
+            (schemas::RevocationList = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 400, description = "A malformed cursor", body = schemas::Error),
+        responses::InvalidClient,
+        responses::RateLimited,
+        (status = 503, description = "Too many streams on this instance, or the store is down", body = schemas::Error),
+    ))]
 pub async fn revocations(
     State(state): State<AppState>,
     caller: Caller,

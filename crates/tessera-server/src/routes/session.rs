@@ -1,6 +1,6 @@
 //! Session-based authentication: login, current session, logout, device list, password change.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +13,8 @@ use crate::auth::Authenticated;
 use crate::cookies;
 use crate::csrf;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Input};
+use crate::extract::{Caller, Input, QueryParams};
+use crate::openapi::{responses, schemas};
 use crate::routes::token;
 use crate::routes::views::SessionView;
 use crate::state::AppState;
@@ -37,6 +38,30 @@ pub enum Transport {
     Body,
 }
 
+/// Sign in with email and password.
+///
+/// Opens a session: with `transport = cookie` (the default) the secret is set as the session
+/// cookie, with `body` it is returned as `session_token`. Wrong email, wrong password and a
+/// locked account all get the same 401.
+#[utoipa::path(post, path = "/v1/session", operation_id = "login", tag = "sessions",
+    request_body(content(
+        (schemas::Login = "application/json"),
+        (schemas::Login = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Signed in", body = schemas::LoginResponse,
+            headers(("Set-Cookie" = String, description = "The session cookie (transport `cookie`)")),
+            links(
+                ("current_session" = (operation_id = "current_session")),
+                ("revoke_session" = (operation_id = "revoke_session",
+                    parameters(("id" = "$response.body#/session/id")))),
+            )),
+        responses::BodyErrors,
+        (status = 401, description = "`invalid_grant`: wrong email or password, or a locked account", body = schemas::Error),
+        (status = 403, description = "Cookie transport from a foreign origin", body = schemas::Error),
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,6 +125,16 @@ pub(crate) fn successor_cookies(state: &AppState, successor: &Successor) -> Vec<
     }
 }
 
+/// The current session and user.
+///
+/// Counts as activity (the idle timeout slides).
+#[utoipa::path(get, path = "/v1/session", operation_id = "current_session", tag = "sessions",
+    security(("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's session", body = schemas::CurrentSession),
+        responses::Unauthorized,
+        responses::Unavailable,
+    ))]
 pub async fn current(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
@@ -131,6 +166,14 @@ pub async fn current(
     })))
 }
 
+/// Sign out: the session is revoked and its cookie cleared.
+#[utoipa::path(delete, path = "/v1/session", operation_id = "logout", tag = "sessions",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Signed out",
+            headers(("Set-Cookie" = String, description = "Clears the cookie(s)"))),
+        responses::UserErrors,
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,6 +209,14 @@ pub async fn logout(
     Ok(response)
 }
 
+/// Every live session of the caller (all kinds); `current` marks this one.
+#[utoipa::path(get, path = "/v1/sessions", operation_id = "list_sessions", tag = "sessions",
+    security(("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's sessions", body = schemas::SessionList),
+        responses::Unauthorized,
+        responses::Unavailable,
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
@@ -178,6 +229,15 @@ pub async fn list(
     Ok(Json(json!({ "sessions": views })))
 }
 
+/// Revoke one of the caller's sessions.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", operation_id = "revoke_session", tag = "sessions",
+    params(("id" = String, Path, description = "A session id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "Not one of the caller's live sessions (malformed ids too)", body = schemas::Error),
+        responses::UserErrors,
+    ))]
 pub async fn revoke_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,11 +264,20 @@ pub struct ScopeQuery {
     scope: Option<String>,
 }
 
+/// Revoke every session of the caller but the current one.
+#[utoipa::path(delete, path = "/v1/sessions", operation_id = "revoke_other_sessions", tag = "sessions",
+    params(("scope" = inline(schemas::OthersScope), Query, description = "Must be `others`")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "`scope` is not `others`", body = schemas::Error),
+        responses::UserErrors,
+    ))]
 pub async fn revoke_others(
     State(state): State<AppState>,
     caller: Caller,
     Authenticated(p): Authenticated,
-    Query(q): Query<ScopeQuery>,
+    QueryParams(q): QueryParams<ScopeQuery>,
 ) -> ApiResult<StatusCode> {
     if q.scope.as_deref() != Some("others") {
         return Err(ApiError::InvalidRequest("scope must be `others`".into()));
@@ -223,6 +292,24 @@ pub struct ChangePassword {
     new_password: String,
 }
 
+/// Change the password.
+///
+/// Every other session of the user ends and the caller's own is rotated: a cookie caller gets
+/// the successor as cookies (204), a header caller in the body (200).
+#[utoipa::path(post, path = "/v1/password", operation_id = "change_password", tag = "accounts",
+    request_body(content(
+        (schemas::ChangePassword = "application/json"),
+        (schemas::ChangePassword = "application/x-www-form-urlencoded"),
+    )),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "Header caller: the successor credential", body = schemas::PasswordChanged),
+        (status = 204, description = "Cookie caller: the successor as cookies",
+            headers(("Set-Cookie" = String, description = "The successor's cookie(s)"))),
+        responses::BodyErrors,
+        responses::UserErrors,
+        responses::RateLimited,
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,6 +15,7 @@ use crate::cookies::{self, REFRESH_COOKIE_PATH};
 use crate::csrf;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
+use crate::openapi::{responses, schemas};
 use crate::routes::session::Transport;
 use crate::state::AppState;
 use tessera_engine::clients;
@@ -70,6 +71,33 @@ fn client_id(raw: Option<&str>) -> ApiResult<String> {
     }
 }
 
+/// Issue tokens (RFC 6749): the password grant and the refresh grant.
+///
+/// Every grant failure is one 400 `invalid_grant`. With `transport=cookie` (and always for a
+/// refresh token that came as the refresh cookie) the tokens are set as cookies instead.
+#[utoipa::path(post, path = "/v1/token", operation_id = "token", tag = "tokens",
+    request_body(content(
+        (schemas::TokenRequest = "application/x-www-form-urlencoded"),
+        (schemas::TokenRequest = "application/json"),
+    )),
+    security((), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "Tokens issued", body = schemas::TokenResponse,
+            headers(
+                ("Pragma" = String, description = "`no-cache`"),
+                ("Set-Cookie" = String, description = "The token cookies in cookie transport"),
+            ),
+            links(
+                ("introspect" = (operation_id = "introspect", request_body = json!({"token": "$response.body#/access_token"}))),
+                ("refresh" = (operation_id = "token", request_body = json!({"grant_type": "refresh_token", "refresh_token": "$response.body#/refresh_token"}))),
+                ("revoke" = (operation_id = "revoke_token", request_body = json!({"token": "$response.body#/refresh_token"}))),
+            )),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `invalid_scope`", body = schemas::Error),
+        (status = 403, description = "Cookie transport from a foreign origin, or a refresh by cookie without its CSRF token", body = schemas::Error),
+        responses::BodyErrors,
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn token(
     State(state): State<AppState>,
     caller: Caller,
@@ -227,7 +255,20 @@ pub struct TokenParam {
     token_type_hint: Option<String>,
 }
 
-/// RFC 7009: 200 whether or not the token was valid, so the endpoint reveals nothing.
+/// Revoke a token (RFC 7009).
+///
+/// 200 whether or not the token was valid, so the endpoint reveals nothing. A refresh token,
+/// an access token or a `tss_` token ends its session.
+#[utoipa::path(post, path = "/v1/token/revoke", operation_id = "revoke_token", tag = "tokens",
+    request_body(content(
+        (schemas::TokenParam = "application/x-www-form-urlencoded"),
+        (schemas::TokenParam = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Done (or nothing to do)", body = schemas::Empty),
+        responses::BodyErrors,
+        responses::Unavailable,
+    ))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,7 +281,22 @@ pub async fn revoke(
     Ok(Json(json!({})).into_response())
 }
 
-/// RFC 7662, for registered clients authenticating with HTTP Basic.
+/// Introspect a token (RFC 7662), for registered clients authenticating with HTTP Basic.
+///
+/// Accepts access tokens, refresh tokens and `tss_` session tokens.
+#[utoipa::path(post, path = "/v1/token/introspect", operation_id = "introspect", tag = "tokens",
+    request_body(content(
+        (schemas::TokenParam = "application/x-www-form-urlencoded"),
+        (schemas::TokenParam = "application/json"),
+    )),
+    security(("client_basic" = [])),
+    responses(
+        (status = 200, description = "`active` and, when it is, the token's claims", body = schemas::Introspection),
+        responses::BodyErrors,
+        responses::InvalidClient,
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn introspect(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,10 +6,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::openapi::schemas;
 use crate::state::AppState;
 use tessera_engine::grants::GrantType;
 use tessera_engine::keys::{self, JWKS_MAX_AGE_SECS};
 
+/// The public signing keys (RFC 7517), cacheable for 5 minutes.
+#[utoipa::path(get, path = "/.well-known/jwks.json", operation_id = "jwks", tag = "operations",
+    responses((status = 200, description = "The key set", body = schemas::Jwks,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`")))))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let ring = keys::jwks(&state);
     let mut response = Json(ring.jwks().clone()).into_response();
@@ -20,6 +25,10 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     response
 }
 
+/// Authorization-server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", operation_id = "metadata", tag = "operations",
+    responses((status = 200, description = "The metadata", body = schemas::Metadata,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`")))))]
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let base = state.web.config.server.public_url.trim_end_matches('/');
     let ring = keys::jwks(&state);

@@ -3,10 +3,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, Auth, Backend};
+use crate::helpers::{admin_toml, spawn_app, spawn_app_with, Auth, Backend, ADMIN};
 use crate::on_every_backend;
 
-on_every_backend!(error_paths_are_json_4xx);
+on_every_backend!(
+    error_paths_are_json_4xx,
+    malformed_query_parameters_are_json_400
+);
 
 async fn expect_error(r: reqwest::Response, status: StatusCode, code: &str) {
     assert_eq!(r.status(), status);
@@ -101,4 +104,15 @@ async fn error_paths_are_json_4xx(backend: Backend) {
         .revoke_sessions(Auth::Bearer("tss_x"), Some("everything"))
         .await;
     expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// Found by schemathesis: a query parameter of the wrong type got axum's plain-text rejection.
+async fn malformed_query_parameters_are_json_400(backend: Backend) {
+    let app = spawn_app_with(backend, &admin_toml()).await;
+    for query in [[("limit", "abc")], [("cursor", "1.5")], [("limit", "-1")]] {
+        let r = app.admin_events(ADMIN, &query).await;
+        expect_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    let r = app.admin_events(ADMIN, &[("limit", "10")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

@@ -16,6 +16,7 @@ mod email;
 mod email_pages;
 mod errors;
 mod forward_auth;
+mod openapi;
 mod ops;
 mod pages;
 mod restart;
