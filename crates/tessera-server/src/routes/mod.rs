@@ -4,8 +4,10 @@ pub mod admin;
 pub mod admin_authz;
 pub mod check;
 pub mod email;
+pub mod factors;
 pub mod ops;
 pub mod pages;
+mod qr;
 pub mod revocations;
 pub mod session;
 pub mod token;
@@ -42,6 +44,18 @@ pub fn router(state: AppState) -> Router {
             "/v1/sessions",
             get(session::list).delete(session::revoke_others),
         )
+        .route("/v1/session/mfa", post(factors::complete_login))
+        .route("/v1/session/step-up", post(factors::step_up))
+        .route("/v1/factors", get(factors::list))
+        .route(
+            "/v1/factors/totp",
+            post(factors::start_totp).delete(factors::remove_totp),
+        )
+        .route("/v1/factors/totp/confirm", post(factors::confirm_totp))
+        .route(
+            "/v1/factors/recovery-codes",
+            post(factors::regenerate_recovery_codes),
+        )
         .route("/v1/sessions/{id}", delete(session::revoke_one))
         .route("/v1/password", post(session::change_password))
         .route("/v1/password/reset", post(email::request_reset))
@@ -77,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/users/{id}/claims",
             get(admin_authz::get_claims).put(admin_authz::set_claims),
+        )
+        .route(
+            "/v1/admin/users/{id}/factors",
+            delete(factors::admin_reset),
         )
         .route("/v1/admin/events", get(admin::events))
         .route(
