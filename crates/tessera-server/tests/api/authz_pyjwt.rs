@@ -37,13 +37,23 @@ async fn pyjwt_reads_amr_and_acr_after_a_second_factor() {
         return;
     };
     let app = app_with(Backend::Memory, "").await;
-    let (authenticator, _, _) = app.user_with_totp("amr@example.com").await;
+    // PyJWT reads the wall clock, so the test clock stays put: enrolment spends this step's
+    // code, the grant uses the next step's (inside the ±1 window).
+    app.create_user("amr@example.com").await;
+    let (session, _) = app.login_body("amr@example.com").await;
+    let enrolment = app.start_totp(Auth::Bearer(&session)).json().await;
+    let authenticator = crate::helpers::authenticator(&enrolment);
+    let confirmed = app
+        .confirm_totp(Auth::Bearer(&session), &app.totp_code(&authenticator, 0))
+        .status()
+        .await;
+    assert!(confirmed.is_success());
     let pending = app.grant_password("amr@example.com", PASSWORD).json().await;
     let grant = app
         .grant_mfa_otp(
             pending["mfa_token"].as_str().unwrap(),
             "otp",
-            &app.totp_code(&authenticator, 0),
+            &app.totp_code(&authenticator, 1),
         )
         .json()
         .await;
