@@ -112,14 +112,15 @@ impl Amr {
     }
 
     pub fn methods(self) -> impl Iterator<Item = AuthnMethod> {
-        AuthnMethod::ALL.into_iter().filter(move |m| self.contains(*m))
+        AuthnMethod::ALL
+            .into_iter()
+            .filter(move |m| self.contains(*m))
     }
 
     /// The Authenticator Assurance Level (NIST SP 800-63B) the methods reach: 2 with a second
     /// factor, 1 with a password alone, 0 with nothing.
     pub fn aal(self) -> u8 {
-        if self.methods().any(AuthnMethod::is_second_factor) && self.contains(AuthnMethod::Pwd)
-        {
+        if self.methods().any(AuthnMethod::is_second_factor) && self.contains(AuthnMethod::Pwd) {
             2
         } else if self.0 == 0 {
             0

@@ -140,11 +140,8 @@ pub async fn start_totp(
     let id = Uuid::new_v4();
     let (sealed, secret_format) =
         totp::seal(engine.tokens.encryption_key.as_ref(), id, user.id, &*secret);
-    let (uri, base32) = totp::provisioning(
-        &*secret,
-        &engine.settings.mfa.issuer,
-        user.email.as_str(),
-    )?;
+    let (uri, base32) =
+        totp::provisioning(&*secret, &engine.settings.mfa.issuer, user.email.as_str())?;
     engine
         .store
         .put_factor(&Factor {
@@ -202,7 +199,9 @@ pub async fn confirm_totp(
     };
     check_totp(engine, p.user_id, pending, code, caller).await?;
     if !engine.store.confirm_factor(pending.id, now).await? {
-        return Err(EngineError::Conflict("the enrolment changed meanwhile; start again"));
+        return Err(EngineError::Conflict(
+            "the enrolment changed meanwhile; start again",
+        ));
     }
     let codes = new_recovery_codes(engine, p.user_id).await?;
     record_on_session(engine, p, FactorKind::Totp).await?;

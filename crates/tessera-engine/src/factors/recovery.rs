@@ -81,7 +81,11 @@ mod tests {
             Some("0110aaaabbbbcccc")
         );
         assert_eq!(normalize("short"), None);
-        assert_eq!(normalize("uuuu-aaaa-bbbb-cccc"), None, "u is not in the alphabet");
+        assert_eq!(
+            normalize("uuuu-aaaa-bbbb-cccc"),
+            None,
+            "u is not in the alphabet"
+        );
         assert_eq!(normalize(&"a".repeat(200)), None);
         assert_eq!(normalize("ääää-aaaa-bbbb-cccc"), None);
     }

@@ -98,7 +98,10 @@ pub fn seal(key: Option<&EncryptionKey>, id: Uuid, user: UserId, secret: &[u8]) 
 }
 
 /// The key of a stored factor.
-pub fn open(key: Option<&EncryptionKey>, factor: &Factor) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+pub fn open(
+    key: Option<&EncryptionKey>,
+    factor: &Factor,
+) -> Result<Zeroizing<Vec<u8>>, EngineError> {
     match (factor.secret_format, key) {
         (SECRET_PLAIN, _) => Ok(Zeroizing::new(factor.secret.clone())),
         (SECRET_SEALED, Some(key)) => key

@@ -78,9 +78,7 @@ impl Required {
                     required.aal = match &*value {
                         "1" => required.aal.max(1),
                         "2" => 2,
-                        _ => {
-                            return Err(ApiError::InvalidRequest("`aal` must be 1 or 2".into()))
-                        }
+                        _ => return Err(ApiError::InvalidRequest("`aal` must be 1 or 2".into())),
                     };
                 }
                 "role" => required.roles.push(value.into_owned()),

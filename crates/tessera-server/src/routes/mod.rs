@@ -92,10 +92,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/users/{id}/claims",
             get(admin_authz::get_claims).put(admin_authz::set_claims),
         )
-        .route(
-            "/v1/admin/users/{id}/factors",
-            delete(factors::admin_reset),
-        )
+        .route("/v1/admin/users/{id}/factors", delete(factors::admin_reset))
         .route("/v1/admin/events", get(admin::events))
         .route(
             "/v1/admin/clients",

@@ -203,16 +203,25 @@ async fn pending_step_expires_and_authenticates_nothing(backend: Backend) {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(app.check(bearer).status().await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.list_factors(bearer).status().await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.list_factors(bearer).status().await,
+        StatusCode::UNAUTHORIZED
+    );
     let refresh = app.grant_refresh(token).await;
     assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(refresh.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    assert_eq!(
+        refresh.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
     let client = app.admin_create_client(ADMIN, "rs").json().await;
     let rs = Auth::Basic(
         client["client_id"].as_str().unwrap(),
         client["client_secret"].as_str().unwrap(),
     );
-    assert_eq!(app.introspect(rs, token).json().await, json!({ "active": false }));
+    assert_eq!(
+        app.introspect(rs, token).json().await,
+        json!({ "active": false })
+    );
     // A session login's pending step does not complete a token grant either.
     let code = app.totp_code(&authenticator, 0);
     assert_eq!(
@@ -220,7 +229,8 @@ async fn pending_step_expires_and_authenticates_nothing(backend: Backend) {
         StatusCode::BAD_REQUEST
     );
 
-    app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    app.clock
+        .advance(Duration::minutes(5) + Duration::seconds(1));
     let late = app
         .complete_mfa(&second_step(
             token,
@@ -237,13 +247,17 @@ async fn check_requires_aal2_when_asked(backend: Backend) {
     let enrolled = Auth::Bearer(&enrolled_with);
     app.create_user("plain@example.com").await;
     let (plain, _) = app.login_body("plain@example.com").await;
-    let r = app.check_requiring(Auth::Bearer(&plain), &[("aal", "2")]).await;
+    let r = app
+        .check_requiring(Auth::Bearer(&plain), &[("aal", "2")])
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = app.check(Auth::Bearer(&plain)).await;
     assert_eq!(r.headers()["x-auth-aal"], "1");
     assert_eq!(r.json::<Value>().await.unwrap()["amr"], json!(["pwd"]));
     assert_eq!(
-        app.check_requiring(enrolled, &[("aal", "3")]).status().await,
+        app.check_requiring(enrolled, &[("aal", "3")])
+            .status()
+            .await,
         StatusCode::BAD_REQUEST
     );
 
@@ -276,7 +290,9 @@ async fn sensitive_actions_need_a_recent_step_up(backend: Backend) {
         refused.json::<Value>().await.unwrap()["error"],
         "step_up_required"
     );
-    let r = app.change_password(auth, PASSWORD, "another fine password").await;
+    let r = app
+        .change_password(auth, PASSWORD, "another fine password")
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         app.revoke_other_sessions(auth).status().await,
@@ -287,7 +303,9 @@ async fn sensitive_actions_need_a_recent_step_up(backend: Backend) {
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        app.step_up(auth, &json!({ "code": "000000" })).status().await,
+        app.step_up(auth, &json!({ "code": "000000" }))
+            .status()
+            .await,
         StatusCode::BAD_REQUEST
     );
     let r = app
@@ -346,7 +364,11 @@ async fn password_grant_has_a_second_step(backend: Backend) {
     // With a recovery code, and the grant type is advertised.
     let body = app.grant_password("g@example.com", PASSWORD).json().await;
     let r = app
-        .grant_mfa_otp(body["mfa_token"].as_str().unwrap(), "recovery_code", &codes[0])
+        .grant_mfa_otp(
+            body["mfa_token"].as_str().unwrap(),
+            "recovery_code",
+            &codes[0],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let metadata = app.oauth_metadata().json().await;
@@ -389,7 +411,9 @@ async fn admin_reset_removes_factors_and_ends_sessions(backend: Backend) {
         .unwrap()
         .to_owned();
     assert_eq!(
-        app.admin_reset_factors(Auth::Bearer(&token), &id).status().await,
+        app.admin_reset_factors(Auth::Bearer(&token), &id)
+            .status()
+            .await,
         StatusCode::FORBIDDEN,
         "a user's session is no admin key"
     );

@@ -15,6 +15,7 @@ mod csrf;
 mod email;
 mod email_pages;
 mod errors;
+mod factor_pages;
 mod factors;
 mod forward_auth;
 mod ops;

@@ -35,9 +35,15 @@ pub async fn factor_enrol_confirm_and_replace(store: Arc<dyn Store>) {
     store.put_factor(&second).await.unwrap();
     let listed = store.factors_of_user(user.id).await.unwrap();
     assert_eq!(listed, vec![second.clone()]);
-    assert!(store.confirm_factor(second.id, at(Duration::SECOND)).await.unwrap());
+    assert!(store
+        .confirm_factor(second.id, at(Duration::SECOND))
+        .await
+        .unwrap());
     assert!(
-        !store.confirm_factor(second.id, at(Duration::SECOND)).await.unwrap(),
+        !store
+            .confirm_factor(second.id, at(Duration::SECOND))
+            .await
+            .unwrap(),
         "confirms once"
     );
     assert_eq!(
@@ -73,8 +79,14 @@ pub async fn factor_step_only_moves_forward(store: Arc<dyn Store>) {
     let factor = totp(&user, b"s");
     store.put_factor(&factor).await.unwrap();
     assert!(store.advance_factor_step(factor.id, 100).await.unwrap());
-    assert!(!store.advance_factor_step(factor.id, 100).await.unwrap(), "replay");
-    assert!(!store.advance_factor_step(factor.id, 99).await.unwrap(), "older step");
+    assert!(
+        !store.advance_factor_step(factor.id, 100).await.unwrap(),
+        "replay"
+    );
+    assert!(
+        !store.advance_factor_step(factor.id, 99).await.unwrap(),
+        "older step"
+    );
     assert!(store.advance_factor_step(factor.id, 101).await.unwrap());
     assert_eq!(
         store.factors_of_user(user.id).await.unwrap()[0].last_step,
@@ -237,7 +249,10 @@ pub async fn session_amr_and_factor_time(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((read.amr, read.factor_at), (mfa, Some(at(Duration::MINUTE))));
+    assert_eq!(
+        (read.amr, read.factor_at),
+        (mfa, Some(at(Duration::MINUTE)))
+    );
     store
         .revoke_session(plain.id, at(Duration::MINUTE))
         .await

@@ -143,9 +143,7 @@ impl<D: Dialect> FactorStore for SqlStore<D> {
             "SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )
         .bind(user.0);
-        let n = self
-            .find_one(stmt, |row| row.get::<i64>("n"))
-            .await?;
+        let n = self.find_one(stmt, |row| row.get::<i64>("n")).await?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 

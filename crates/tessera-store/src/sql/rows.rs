@@ -95,7 +95,10 @@ pub(super) fn factor(row: &Row) -> Result<Factor, StoreError> {
 
 pub(super) fn challenge(row: &Row) -> Result<MfaChallenge, StoreError> {
     let scope = decode::scope("scope", row.get::<Option<String>>("scope")?.as_deref())?;
-    let purpose = match (row.get::<&str>("purpose")?, row.get::<Option<String>>("client_id")?) {
+    let purpose = match (
+        row.get::<&str>("purpose")?,
+        row.get::<Option<String>>("client_id")?,
+    ) {
         ("session", _) => ChallengePurpose::Session,
         ("token", Some(client_id)) => ChallengePurpose::Token { client_id, scope },
         _ => return Err(decode::corrupt("purpose", "unknown challenge purpose")),

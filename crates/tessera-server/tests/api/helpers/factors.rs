@@ -47,7 +47,8 @@ impl TestApp {
 
     /// `POST /v1/factors/recovery-codes`.
     pub fn regenerate_recovery_codes(&self, auth: Auth<'_>) -> Call {
-        self.raw(Method::POST, "/v1/factors/recovery-codes").auth(auth)
+        self.raw(Method::POST, "/v1/factors/recovery-codes")
+            .auth(auth)
     }
 
     /// `POST /v1/session/mfa` with a JSON body (`mfa_token`, `code` or `recovery_code`,
