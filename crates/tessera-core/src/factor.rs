@@ -97,6 +97,7 @@ impl AuthnMethod {
 /// space-separated names (`"pwd otp"`); shown as an array, with RFC 8176's `mfa` added when
 /// more than one factor was used.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[must_use]
 pub struct Amr(u8);
 
 impl Amr {
@@ -122,10 +123,8 @@ impl Amr {
     pub fn aal(self) -> u8 {
         if self.methods().any(AuthnMethod::is_second_factor) && self.contains(AuthnMethod::Pwd) {
             2
-        } else if self.0 == 0 {
-            0
         } else {
-            1
+            u8::from(self.0 != 0)
         }
     }
 

@@ -2,6 +2,8 @@
 //! code), see how many recovery codes are left, get new ones, prove a code again for sensitive
 //! actions (step-up), and turn it off. Every POST here passed the session CSRF layer.
 
+use std::fmt::Write as _;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -168,10 +170,10 @@ pub async fn confirm(
 }
 
 fn codes_page(state: &AppState, codes: &[String]) -> Response {
-    let items: String = codes
-        .iter()
-        .map(|c| format!("<li><code>{}</code></li>\n", esc(c)))
-        .collect();
+    let mut items = String::new();
+    for code in codes {
+        let _ = writeln!(items, "<li><code>{}</code></li>", esc(code));
+    }
     let body = format!(
         "<h1>Your recovery codes</h1>\n\
          <p>Keep these somewhere safe. Each one signs you in once if you lose your \
