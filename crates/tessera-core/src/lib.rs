@@ -9,6 +9,7 @@ pub mod clock;
 mod common_passwords;
 pub mod credential;
 pub mod error;
+pub mod factor;
 pub mod mail;
 pub mod model;
 pub mod password;
@@ -22,6 +23,7 @@ pub use authz::{CustomClaims, Roles, Scope};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use credential::Presented;
 pub use error::{StoreError, ValidationError};
+pub use factor::{Amr, AuthnMethod, Factor, FactorKind, MfaChallenge};
 pub use mail::{EmailToken, EmailTokenPurpose, MailKind, OutboxMail};
 pub use model::{
     AuditEvent, Client, KeyState, NewAuditEvent, RefreshToken, Session, SessionKind,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::authz::{CustomClaims, Roles, Scope};
 use crate::error::ValidationError;
+use crate::factor::Amr;
 use crate::secret::TokenHash;
 use crate::types::{ClientId, Email, SessionId, UserId};
 
@@ -91,6 +92,11 @@ pub struct Session {
     /// What a token session was granted (the password grant's `scope`): the most its access
     /// tokens may carry. `None` for cookie and header sessions, and token sessions granted none.
     pub scope: Option<Scope>,
+    /// How the session was authenticated (RFC 8176 `amr`); its `aal` follows from it.
+    pub amr: Amr,
+    /// When a second factor was last proven on this session (at login or by a step-up):
+    /// sensitive actions want it recent. `None`: never.
+    pub factor_at: Option<OffsetDateTime>,
 }
 
 /// One refresh token. Tokens rotated from one login form a family that shares `family_id` and

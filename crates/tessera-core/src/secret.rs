@@ -26,6 +26,8 @@ pub enum TokenKind {
     AdminKey,
     /// The token in a link sent by mail (verification, password reset, change of address).
     EmailLink,
+    /// The pending second step of a login: good for nothing but completing it.
+    MfaChallenge,
 }
 
 impl TokenKind {
@@ -36,6 +38,7 @@ impl TokenKind {
             Self::ClientSecret => "tsc_",
             Self::AdminKey => "tsa_",
             Self::EmailLink => "tse_",
+            Self::MfaChallenge => "tsm_",
         }
     }
 }

@@ -113,6 +113,8 @@ impl SessionLifetimes {
             user_agent: client.user_agent,
             revoked_at: None,
             scope: None,
+            amr: crate::factor::Amr::PASSWORD,
+            factor_at: None,
         }
     }
 

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::authz::{CustomClaims, Roles};
 use crate::error::StoreError;
+use crate::factor::{Amr, Factor, FactorKind, MfaChallenge};
 use crate::mail::{EmailToken, EmailTokenPurpose, OutboxMail};
 use crate::model::{
     AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, RefreshToken, Session,
@@ -215,6 +216,53 @@ pub trait ClientStore: Send + Sync {
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
 }
 
+/// Second factors, recovery codes and the pending second steps of logins.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// Stores a factor being enrolled, replacing an unconfirmed one of the same user and kind.
+    /// [`StoreError::Conflict`] when the user already has a confirmed factor of that kind.
+    async fn put_factor(&self, factor: &Factor) -> StoreResult<()>;
+    /// Every factor of `user`, confirmed or not, oldest first.
+    async fn factors_of_user(&self, user: UserId) -> StoreResult<Vec<Factor>>;
+    /// Confirms an unconfirmed factor. False when it is gone or already confirmed.
+    async fn confirm_factor(&self, id: uuid::Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Records that the code of time step `step` was used, only if no step at or after it was
+    /// (compare and set): of concurrent uses of one code, exactly one gets true.
+    async fn advance_factor_step(&self, id: uuid::Uuid, step: i64) -> StoreResult<bool>;
+    /// Deletes the user's factors of `kind` (every kind with `None`); returns how many.
+    async fn delete_factors(&self, user: UserId, kind: Option<FactorKind>) -> StoreResult<u64>;
+    /// Replaces every recovery code of `user` with `hashes` (none: the user has no codes).
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Spends one unused recovery code of `user`: true for exactly one caller.
+    async fn spend_recovery_code(
+        &self,
+        user: UserId,
+        hash: &TokenHash,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// How many unused recovery codes `user` has left.
+    async fn recovery_codes_left(&self, user: UserId) -> StoreResult<u32>;
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()>;
+    async fn mfa_challenge_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<MfaChallenge>>;
+    /// Spends the challenge: true for exactly one caller, only while it is unused.
+    async fn spend_mfa_challenge(&self, id: uuid::Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Deletes challenges that expired before `before`.
+    async fn sweep_mfa_challenges(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Records a second factor proven on a live session now (a step-up): `amr` and
+    /// `factor_at`. False when the session is gone or revoked.
+    async fn set_session_factor(
+        &self,
+        id: SessionId,
+        amr: Amr,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+}
+
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn append_event(&self, event: &NewAuditEvent) -> StoreResult<i64>;
@@ -233,6 +281,7 @@ pub trait Store:
     + AuditLog
     + EmailTokenStore
     + MailOutbox
+    + FactorStore
     + std::fmt::Debug
     + Send
     + Sync

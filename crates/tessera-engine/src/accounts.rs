@@ -233,7 +233,9 @@ pub enum Successor {
 
 /// A password change by an authenticated caller: [`change_password`], then the caller's own
 /// session is rotated (new id, new secret, old one ended). The change re-authenticated the
-/// caller; whoever copied the old session secret or a token of it must not keep it.
+/// caller; whoever copied the old session secret or a token of it must not keep it. When the
+/// user has a second factor, the change also needs a recent step-up
+/// ([`crate::factors::require_step_up`]).
 pub async fn change_password_and_rotate(
     engine: &Engine,
     caller_principal: &Principal,
@@ -242,6 +244,7 @@ pub async fn change_password_and_rotate(
     caller: &Caller,
 ) -> Result<Successor, EngineError> {
     let p = caller_principal;
+    crate::factors::require_step_up(engine, p).await?;
     change_password(engine, p.user_id, p.session_id, current, new, caller).await?;
     let kind = p.method.session_kind();
     let (session, secret) = sessions::rotate(engine, p.user_id, p.session_id, kind, caller).await?;

@@ -42,6 +42,23 @@ pub enum AuditKind {
     RolesChanged,
     /// The user's custom claims were replaced (detail: the claim names, never the values).
     ClaimsChanged,
+    /// The password of an account with a second factor was right; the second step is pending.
+    SecondFactorRequired,
+    /// A wrong, replayed or unknown second-factor code (detail: `kind`).
+    SecondFactorFailed,
+    /// A TOTP enrolment was started (not yet confirmed).
+    FactorEnrolmentStarted,
+    /// A second factor was confirmed and is now asked for at sign-in.
+    FactorEnabled,
+    /// The user removed a second factor.
+    FactorRemoved,
+    /// A recovery code was used (detail: how many remain).
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    /// A second factor was proven again on a session, for sensitive actions.
+    SteppedUp,
+    /// An admin removed every factor of the user; their sessions ended.
+    FactorsReset,
 }
 
 impl AuditKind {
@@ -71,6 +88,15 @@ impl AuditKind {
             Self::MailFailed => "mail_failed",
             Self::RolesChanged => "roles_changed",
             Self::ClaimsChanged => "claims_changed",
+            Self::SecondFactorRequired => "second_factor_required",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::FactorEnrolmentStarted => "factor_enrolment_started",
+            Self::FactorEnabled => "factor_enabled",
+            Self::FactorRemoved => "factor_removed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::SteppedUp => "stepped_up",
+            Self::FactorsReset => "factors_reset",
         }
     }
 }

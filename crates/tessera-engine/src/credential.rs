@@ -6,7 +6,7 @@
 
 use tessera_core::credential::Presented;
 use tessera_core::{
-    CustomClaims, Email, Roles, Scope, SecretToken, Session, SessionId, SessionKind, UserId,
+    Amr, CustomClaims, Email, Roles, Scope, SecretToken, Session, SessionId, SessionKind, UserId,
 };
 use tessera_token::VerifyError;
 use time::OffsetDateTime;
@@ -80,6 +80,8 @@ pub struct Principal {
     pub scope: Option<Scope>,
     /// The user's custom claims, with the same freshness as `roles`.
     pub claims: CustomClaims,
+    /// How the session was authenticated (for an access token: as of its issue).
+    pub amr: Amr,
 }
 
 /// The principal behind `presented`, or `None` when it is not a valid credential for `channel`.
@@ -134,6 +136,7 @@ async fn session_principal(
         roles: entry.roles.clone(),
         scope: entry.session.scope.clone(),
         claims: entry.claims.clone(),
+        amr: entry.session.amr,
     }))
 }
 
@@ -166,6 +169,7 @@ async fn access_principal(engine: &Engine, token: &str, channel: Channel) -> Opt
                 .scope
                 .as_deref()
                 .and_then(|s| Scope::parse(s).ok().flatten()),
+            amr: Amr::from_names(claims.amr.iter().map(String::as_str)),
             claims: CustomClaims::from_signed(claims.custom),
             client_id: Some(claims.client_id),
         }),

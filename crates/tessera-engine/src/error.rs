@@ -25,6 +25,14 @@ pub enum EngineError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The password was right, and the account has a second factor: only the pending second
+    /// step is handed out (see [`crate::factors::challenge`]).
+    #[error("a second factor is required to complete this login")]
+    SecondFactorRequired(Box<crate::factors::challenge::Challenge>),
+    /// A sensitive action needs a second factor proven on this session within
+    /// `mfa.step_up_window`.
+    #[error("this action needs a recent second factor: step up first")]
+    StepUpRequired,
     #[error("not found")]
     NotFound,
     #[error("{0}")]

@@ -17,6 +17,7 @@ pub mod clients;
 pub mod credential;
 mod engine;
 pub mod error;
+pub mod factors;
 pub mod grants;
 pub mod hashing;
 pub mod key_file;
@@ -39,4 +40,6 @@ pub use caller::Caller;
 pub use credential::{AuthMethod, Channel, Principal};
 pub use engine::{Dependencies, Engine, Health, ServerSecrets, StartError};
 pub use error::{EngineError, EngineResult};
-pub use settings::{AuthzSettings, EmailSettings, KeySettings, Limits, Settings, VerificationMode};
+pub use settings::{
+    AuthzSettings, EmailSettings, KeySettings, Limits, MfaSettings, Settings, VerificationMode,
+};

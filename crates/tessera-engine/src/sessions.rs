@@ -3,19 +3,20 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use tessera_core::factor::ChallengePurpose;
 use tessera_core::password::Verification;
 use tessera_core::session::{Account, ClientInfo, SessionLifetimes, SessionRecord};
 use tessera_core::throttle::ThrottleKey;
 use tessera_core::types::Password;
 use tessera_core::{
-    Email, Scope, SecretToken, Session, SessionId, SessionKind, TokenKind, User, UserId,
+    Amr, Email, Scope, SecretToken, Session, SessionId, SessionKind, TokenKind, User, UserId,
 };
 use time::OffsetDateTime;
 
 use crate::error::{EngineError, EngineResult};
 use crate::session_cache::{CachedSession, Tier};
 use crate::throttle::{reserve_all, Ticket};
-use crate::{revocation, tokens, AuditKind, Caller, Engine};
+use crate::{factors, revocation, tokens, AuditKind, Caller, Engine};
 
 /// Checks a presented session secret through the session cache's tiers (see
 /// [`crate::session_cache`]); the liveness verdict is applied to whatever tier answered, and
@@ -110,7 +111,9 @@ pub struct Login {
 
 /// Verifies credentials and opens a new session of `kind` (granted `scope`, for a token
 /// session). Every failure — unknown email, wrong password, locked account, malformed input — is
-/// the same [`EngineError::InvalidGrant`] after the same amount of hashing work.
+/// the same [`EngineError::InvalidGrant`] after the same amount of hashing work. When the
+/// account has a second factor, no session is opened: the answer is
+/// [`EngineError::SecondFactorRequired`] with the pending step (see [`factors::challenge`]).
 pub async fn login(
     engine: &Engine,
     email: &str,
@@ -119,6 +122,22 @@ pub async fn login(
     scope: Option<Scope>,
     caller: &Caller,
 ) -> Result<Login, EngineError> {
+    let user = verify_password(engine, email, password, caller).await?;
+    factors::challenge::require_if_enrolled(engine, &user, ChallengePurpose::Session, caller)
+        .await?;
+    open_login(engine, user, kind, scope, Authn::password(), caller).await
+}
+
+/// The first step of every login: the password. Returns the user when it is right and the
+/// account may sign in; every failure is [`EngineError::InvalidGrant`] after the same hashing
+/// work (or [`EngineError::Forbidden`] for an unverified address, told only once the password
+/// was proven).
+pub async fn verify_password(
+    engine: &Engine,
+    email: &str,
+    password: &str,
+    caller: &Caller,
+) -> Result<User, EngineError> {
     let now = engine.clock.now();
     let email = Email::parse(email).ok();
     let ip_key = ThrottleKey::ip(caller.ip);
@@ -200,15 +219,43 @@ pub async fn login(
             .await;
         return Err(EngineError::Forbidden("email address not verified"));
     }
+    Ok(user)
+}
 
-    let (session, secret) = open_session(engine, user.id, kind, scope, caller).await?;
+/// How a new session was authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authn {
+    pub amr: Amr,
+    /// When a second factor was proven, if one was.
+    pub factor_at: Option<OffsetDateTime>,
+}
+
+impl Authn {
+    pub const fn password() -> Self {
+        Self {
+            amr: Amr::PASSWORD,
+            factor_at: None,
+        }
+    }
+}
+
+/// The last step of every login: a new session for `user`, audited and counted.
+pub async fn open_login(
+    engine: &Engine,
+    user: User,
+    kind: SessionKind,
+    scope: Option<Scope>,
+    authn: Authn,
+    caller: &Caller,
+) -> Result<Login, EngineError> {
+    let (session, secret) = open_session_as(engine, user.id, kind, scope, authn, caller).await?;
     engine
         .audit(
             AuditKind::LoginSucceeded,
             Some(user.id),
             Some(session.id),
             Some(caller),
-            json!({ "kind": kind.as_str() }),
+            json!({ "kind": kind.as_str(), "amr": authn.amr.claim() }),
         )
         .await;
     metrics::counter!("tessera_logins_total", "result" => "succeeded").increment(1);
@@ -228,6 +275,18 @@ pub async fn open_session(
     scope: Option<Scope>,
     caller: &Caller,
 ) -> Result<(Session, SecretToken), EngineError> {
+    open_session_as(engine, user_id, kind, scope, Authn::password(), caller).await
+}
+
+/// [`open_session`], recording how the user authenticated.
+pub async fn open_session_as(
+    engine: &Engine,
+    user_id: UserId,
+    kind: SessionKind,
+    scope: Option<Scope>,
+    authn: Authn,
+    caller: &Caller,
+) -> Result<(Session, SecretToken), EngineError> {
     let now = engine.clock.now();
     let secret = SecretToken::generate(TokenKind::Session);
     let client = ClientInfo::new(Some(caller.ip.to_string()), caller.user_agent.as_deref());
@@ -238,6 +297,8 @@ pub async fn open_session(
     };
     let mut session = lifetimes.open(user_id, kind, secret.hash(), client, now);
     session.scope = scope;
+    session.amr = authn.amr;
+    session.factor_at = authn.factor_at;
     engine.store.create_session(&session).await?;
     end_sessions_over_cap(engine, user_id, session.id, caller).await?;
     Ok((session, secret))
@@ -332,7 +393,7 @@ pub async fn revoke(
 /// Replaces the caller's session `old` with a new one of the same kind: new id, new secret, the
 /// old one ended through the normal revoke path (its refresh tokens and access tokens die with
 /// it). The old one ends first, so the per-user session cap never counts both. The new one keeps
-/// the old one's scope: re-authenticating grants nothing new.
+/// the old one's scope (re-authenticating grants nothing new) and how it was authenticated.
 pub async fn rotate(
     engine: &Engine,
     user_id: UserId,
@@ -340,7 +401,12 @@ pub async fn rotate(
     kind: SessionKind,
     caller: &Caller,
 ) -> Result<(Session, SecretToken), EngineError> {
-    let scope = engine.store.session_by_id(old).await?.and_then(|s| s.scope);
+    let old_session = engine.store.session_by_id(old).await?;
+    let scope = old_session.as_ref().and_then(|s| s.scope.clone());
+    let authn = old_session.map_or(Authn::password(), |s| Authn {
+        amr: s.amr,
+        factor_at: s.factor_at,
+    });
     revoke(
         engine,
         old,
@@ -349,7 +415,7 @@ pub async fn rotate(
         Some(caller),
     )
     .await?;
-    open_session(engine, user_id, kind, scope, caller).await
+    open_session_as(engine, user_id, kind, scope, authn, caller).await
 }
 
 /// Ends the session whose cookie this browser sent along with a cookie login that has just
@@ -413,6 +479,17 @@ pub async fn revoke_all(
             .await;
     }
     Ok(ids)
+}
+
+/// "Sign out everywhere else": every session of the caller but the current one. A sensitive
+/// action: with a second factor it needs a recent step-up.
+pub async fn end_others(
+    engine: &Engine,
+    p: &crate::Principal,
+    caller: &Caller,
+) -> Result<Vec<SessionId>, EngineError> {
+    factors::require_step_up(engine, p).await?;
+    revoke_all(engine, p.user_id, Some(p.session_id), Some(caller)).await
 }
 
 /// Live sessions of a user, as the device list shows them.

@@ -43,6 +43,29 @@ pub struct Settings {
     /// Mail delivery and the flows that send mail.
     pub email: EmailSettings,
     pub authz: AuthzSettings,
+    pub mfa: MfaSettings,
+}
+
+/// Second factors (`[mfa]` in the configuration file).
+#[derive(Debug, Clone)]
+pub struct MfaSettings {
+    /// How long a sensitive action (removing a factor, changing the password, ending all other
+    /// sessions) accepts a second factor proven on the session.
+    pub step_up_window: Duration,
+    /// How long the pending second step of a login may be completed.
+    pub challenge_ttl: Duration,
+    /// The issuer an authenticator app shows beside the account.
+    pub issuer: String,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self {
+            step_up_window: Duration::minutes(10),
+            challenge_ttl: Duration::minutes(5),
+            issuer: "Tessera".into(),
+        }
+    }
 }
 
 /// Whether an account must prove its address.
@@ -191,6 +214,9 @@ pub struct Limits {
     /// Requests to change the address (each checks the password), per user.
     #[serde(deserialize_with = "de_rate")]
     pub email_change_per_user: Rate,
+    /// Second-factor codes tried per user (a success resets the count).
+    #[serde(deserialize_with = "de_rate")]
+    pub mfa_per_user: Rate,
 }
 
 fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
@@ -218,6 +244,7 @@ impl Default for Limits {
             password_reset_per_account: per(5, Duration::HOUR),
             verification_resend_per_account: per(5, Duration::HOUR),
             email_change_per_user: per(5, Duration::HOUR),
+            mfa_per_user: per(5, Duration::MINUTE),
         }
     }
 }

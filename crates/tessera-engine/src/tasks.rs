@@ -73,6 +73,9 @@ async fn sweep_loop(engine: Arc<Engine>, stop: CancellationToken) {
         if let Err(err) = engine.store.sweep_email_tokens(now).await {
             tracing::warn!(error = %err, "email-link sweep failed");
         }
+        if let Err(err) = engine.store.sweep_mfa_challenges(now).await {
+            tracing::warn!(error = %err, "pending second-step sweep failed");
+        }
     }
 }
 

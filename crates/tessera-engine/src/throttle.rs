@@ -166,6 +166,8 @@ pub struct Throttles {
     pub verification_resend: Limiter,
     /// Address-change requests per user.
     pub email_change: Limiter,
+    /// Second-factor codes tried per user (a success resets the user).
+    pub mfa_per_user: Limiter,
 }
 
 impl Throttles {
@@ -190,6 +192,7 @@ impl Throttles {
             )?,
             verification_resend: limiter("verify_resend", limits.verification_resend_per_account)?,
             email_change: limiter("email_change", limits.email_change_per_user)?,
+            mfa_per_user: limiter("mfa_user", limits.mfa_per_user)?,
         })
     }
 }

@@ -53,6 +53,7 @@ fn verify(c: &mut Criterion) {
             scope: Some("openid profile".into()),
             roles: vec!["admin".into()],
             claims: serde_json::Map::new(),
+            amr: tessera_core::Amr::PASSWORD,
         };
         state
             .tokens

@@ -18,8 +18,10 @@ use tessera_token::Alg;
 use time::Duration;
 
 mod authz;
+mod mfa;
 
 pub use authz::{RolesConfig, ScopesConfig};
+pub use mfa::MfaConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -80,6 +82,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub scopes: ScopesConfig,
     pub roles: RolesConfig,
+    pub mfa: MfaConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -353,6 +356,7 @@ fn section_keys(section: &str) -> Option<&'static [&'static str]> {
         "email" => keys_of::<EmailConfig>(),
         "scopes" => keys_of::<ScopesConfig>(),
         "roles" => keys_of::<RolesConfig>(),
+        "mfa" => keys_of::<MfaConfig>(),
         _ => return None,
     })
 }
@@ -498,6 +502,7 @@ impl Config {
         }
         self.validate_email()?;
         self.validate_scopes()?;
+        self.validate_mfa()?;
         if let Some(url) = &self.cache.url {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(invalid("cache.url", "must be a redis:// or rediss:// URL"));

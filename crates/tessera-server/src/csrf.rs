@@ -87,8 +87,10 @@ pub fn is_cross_origin(headers: &HeaderMap, public_origin_value: &str) -> bool {
 /// handler's own origin check.)
 /// The token endpoints authenticate by what is in the body (or Basic auth) and apply the cookie
 /// rule themselves for the refresh cookie.
+/// The second step of a login authenticates with its pending-step token in the body.
 const PASSWORD_AUTHENTICATED: &[&str] = &[
     "/v1/session",
+    "/v1/session/mfa",
     "/v1/users",
     "/v1/token",
     "/v1/token/revoke",

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use tessera_core::{StoreError, ValidationError};
+use tessera_engine::factors::challenge::Challenge;
 use tessera_engine::EngineError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,15 @@ pub enum ApiError {
     Unauthorized { bearer: bool },
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The password was right; the pending second step goes back with the error (400 at the
+    /// token endpoint as RFC 6749 errors are, 401 at `POST /v1/session`).
+    #[error("a second factor is required to complete this login")]
+    SecondFactorRequired {
+        challenge: Box<Challenge>,
+        status: StatusCode,
+    },
+    #[error("this action needs a recent second factor: step up first")]
+    StepUpRequired,
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -64,6 +74,8 @@ impl ApiError {
             Self::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
             Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::SecondFactorRequired { status, .. } => (*status, "mfa_required"),
+            Self::StepUpRequired => (StatusCode::FORBIDDEN, "step_up_required"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -104,6 +116,11 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidScope => Self::InvalidScope,
             EngineError::Unauthenticated => Self::Unauthorized { bearer: false },
             EngineError::Forbidden(why) => Self::Forbidden(why),
+            EngineError::SecondFactorRequired(challenge) => Self::SecondFactorRequired {
+                challenge,
+                status: StatusCode::BAD_REQUEST,
+            },
+            EngineError::StepUpRequired => Self::StepUpRequired,
             EngineError::NotFound => Self::NotFound,
             EngineError::Conflict(what) => Self::Conflict(what),
             EngineError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
@@ -139,8 +156,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         self.log();
-        let body = Json(json!({ "error": code, "error_description": self.to_string() }));
-        let mut response = (status, body).into_response();
+        let mut body = json!({ "error": code, "error_description": self.to_string() });
+        if let Self::SecondFactorRequired { challenge, .. } = &self {
+            body["mfa_required"] = json!(true);
+            body["mfa_token"] = json!(challenge.token.expose());
+            body["methods"] = json!(challenge
+                .methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>());
+            body["expires_at"] = json!(crate::routes::views::rfc3339(challenge.expires_at));
+        }
+        let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
             Self::Unauthorized { bearer: true } => {

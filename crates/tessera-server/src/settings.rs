@@ -83,6 +83,7 @@ impl Config {
                     .collect(),
                 end_sessions_on_role_removal: self.roles.end_sessions_on_removal,
             },
+            mfa: self.mfa_settings(),
         }
     }
 }

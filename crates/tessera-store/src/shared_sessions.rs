@@ -38,8 +38,9 @@ pub const REVOKED_MARK_TTL: Duration = Duration::minutes(2);
 
 /// The record format this build writes and reads. A record with another `v` is a miss, so
 /// instances of two versions can share a Redis during a rolling upgrade. Version 2 added `mac`;
-/// version 3 the session's `scope` and the user's `roles` and `claims`.
-const FORMAT_VERSION: u32 = 3;
+/// version 3 the session's `scope` and the user's `roles` and `claims`; version 4 the session's
+/// `amr` and `factor_at`.
+const FORMAT_VERSION: u32 = 4;
 
 /// Stores the record and its id index unless the session has been revoked; 1 if stored.
 const PUT_SCRIPT: &str = r"
@@ -201,7 +202,7 @@ impl RedisSessionCache {
     }
 }
 
-/// Version 2 of the record. Times are Unix milliseconds, as every store keeps them.
+/// The record (see [`FORMAT_VERSION`]). Times are Unix milliseconds, as every store keeps them.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     v: u32,
@@ -222,6 +223,9 @@ struct Record {
     roles: Vec<String>,
     /// The custom claims as their stored JSON text, so the tag covers exactly those bytes.
     claims: String,
+    /// The session's `amr`, as stored (`"pwd otp"`).
+    amr: String,
+    factor_at: Option<i64>,
     /// HMAC-SHA256 (base64url) of this record serialised with `mac` empty.
     #[serde(default)]
     mac: String,
@@ -248,6 +252,8 @@ impl Record {
             scope: s.scope.as_ref().map(ToString::to_string),
             roles: entry.roles.as_slice().to_vec(),
             claims: entry.claims.to_json(),
+            amr: s.amr.to_stored(),
+            factor_at: s.factor_at.map(to_unix_millis),
             mac: String::new(),
         }
     }
@@ -257,7 +263,7 @@ impl Record {
     fn tag(&self, key: &[u8; 32]) -> Result<String, serde_json::Error> {
         debug_assert!(self.mac.is_empty());
         let unsigned = serde_json::to_vec(self)?;
-        Ok(keyed_tag(key, &[b"tessera shared session v3", &unsigned]))
+        Ok(keyed_tag(key, &[b"tessera shared session v4", &unsigned]))
     }
 
     /// The bytes to store: the record with its tag.
@@ -318,6 +324,8 @@ fn decode_record(
             ip: r.ip,
             user_agent: r.user_agent,
             scope: decode::scope("scope", r.scope.as_deref())?,
+            amr: tessera_core::Amr::from_stored(&r.amr),
+            factor_at: decode::opt_time("factor_at", r.factor_at)?,
         },
         email: decode::email("email", &r.email)?,
         locked: r.locked,

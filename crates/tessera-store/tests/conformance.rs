@@ -92,11 +92,11 @@ mod sqlite {
             ),
             format!(
                 "INSERT INTO sessions VALUES ('{good}', '{good}', 'bogus', zeroblob(32), \
-                 0, 0, 0, 0, NULL, NULL, NULL, NULL)"
+                 0, 0, 0, 0, NULL, NULL, NULL, NULL, 'pwd', NULL)"
             ),
             format!(
                 "INSERT INTO sessions VALUES ('{scoped}', '{roles}', 'token', randomblob(32), \
-                 0, 0, 0, 0, NULL, NULL, NULL, 'a\\b')"
+                 0, 0, 0, 0, NULL, NULL, NULL, 'a\\b', 'pwd', NULL)"
             ),
             "INSERT INTO clients VALUES ('short-hash', 'n', x'0102', 0)".to_owned(),
             format!(

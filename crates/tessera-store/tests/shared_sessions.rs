@@ -34,8 +34,12 @@ async fn setup() -> Option<(RedisSessionCache, MultiplexedConnection)> {
 /// A live session opened at `now`: 30 min idle, 12 h absolute.
 fn entry(now: OffsetDateTime) -> SessionRecord {
     let owner = user();
+    let mut session = session(&owner, now);
+    // A session that used a second factor, so the round trip covers `amr` and `factor_at`.
+    session.amr = tessera_core::Amr::PASSWORD.with(tessera_core::AuthnMethod::Otp);
+    session.factor_at = Some(now);
     SessionRecord {
-        session: session(&owner, now),
+        session,
         email: owner.email,
         locked: false,
         roles: tessera_core::Roles::new(["reader"]).unwrap(),
@@ -86,7 +90,7 @@ async fn records_round_trip_with_a_ttl_and_an_id_index() {
 
     let record_key = cache.record_key(&hash);
     let raw = raw_get(&mut conn, &record_key).await.expect("record");
-    assert!(raw.starts_with(r#"{"v":3,"#), "{raw}");
+    assert!(raw.starts_with(r#"{"v":4,"#), "{raw}");
     assert!(raw.contains(entry.email.as_str()), "{raw}");
     let ttl = pttl(&mut conn, &record_key).await;
     assert!(
@@ -224,7 +228,7 @@ async fn garbage_is_an_error_never_a_hit() {
     for (what, value) in [
         ("bytes that are not JSON", b"\xff\xfe garbage".to_vec()),
         ("JSON without a version", br#"{"id":"x"}"#.to_vec()),
-        ("a v3 record missing fields", br#"{"v":3}"#.to_vec()),
+        ("a v4 record missing fields", br#"{"v":4}"#.to_vec()),
         ("a record naming another hash", tampered_hash.into_bytes()),
         ("a record with an invalid email", bad_email.into_bytes()),
         ("an empty value", Vec::new()),
@@ -252,8 +256,8 @@ async fn another_format_version_is_a_miss() {
     let key = cache.record_key(&hash);
     assert!(cache.put(&entry, now, TTL).await.expect("put"));
     let good = raw_get(&mut conn, &key).await.expect("record");
-    for version in ["0", "1", "2", "4", "\"3\""] {
-        let other = good.replacen(r#""v":3"#, &format!(r#""v":{version}"#), 1);
+    for version in ["0", "1", "2", "3", "5", "\"4\""] {
+        let other = good.replacen(r#""v":4"#, &format!(r#""v":{version}"#), 1);
         raw_set(&mut conn, &key, other.as_bytes()).await;
         match cache.get(&hash).await {
             Err(StoreError::Corrupt(msg)) => println!("v={version}: {msg}"),

@@ -31,6 +31,7 @@ fn request() -> AccessTokenRequest {
         scope: Some("openid profile".into()),
         roles: vec!["admin".into()],
         claims: serde_json::Map::new(),
+        amr: tessera_core::Amr::PASSWORD,
     }
 }
 

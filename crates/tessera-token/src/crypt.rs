@@ -50,6 +50,19 @@ impl EncryptionKey {
         Zeroizing::new(STANDARD.encode(self.0.as_slice()))
     }
 
+    /// Seals a secret other than a signing key (a TOTP key) under this key. `aad` names what
+    /// the secret is and whose: it must start with a domain string of its own (so that no
+    /// ciphertext of one kind opens as another) and is needed again to open it.
+    pub fn seal_secret(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal_with_aad(self, aad, plaintext)
+    }
+
+    /// Opens what [`Self::seal_secret`] sealed with the same `aad`; `None` when the key, the
+    /// `aad` or the bytes are wrong.
+    pub fn open_secret(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        open_with_aad(self, aad, sealed)
+    }
+
     fn cipher(&self) -> ChaCha20Poly1305 {
         ChaCha20Poly1305::new(Key::from_slice(self.0.as_slice()))
     }
@@ -71,15 +84,18 @@ fn associated_data(kid: &str, alg: &str) -> Vec<u8> {
 }
 
 pub(crate) fn seal(key: &EncryptionKey, kid: &str, alg: &str, plaintext: &[u8]) -> Vec<u8> {
+    seal_with_aad(key, &associated_data(kid, alg), plaintext)
+}
+
+fn seal_with_aad(key: &EncryptionKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let nonce = tessera_core::secret::random_bytes::<NONCE_LEN>();
-    let aad = associated_data(kid, alg);
     let ciphertext = key
         .cipher()
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
                 msg: plaintext,
-                aad: &aad,
+                aad,
             },
         )
         .expect("ChaCha20-Poly1305 encryption cannot fail for inputs this small");
@@ -95,24 +111,26 @@ pub(crate) fn open(
     alg: &str,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let decrypt_error = || KeyError::Decrypt {
+    open_with_aad(key, &associated_data(kid, alg), sealed).ok_or_else(|| KeyError::Decrypt {
         kid: kid.to_owned(),
-    };
+    })
+}
+
+fn open_with_aad(key: &EncryptionKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
-        return Err(decrypt_error());
+        return None;
     }
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-    let aad = associated_data(kid, alg);
     key.cipher()
         .decrypt(
             Nonce::from_slice(nonce),
             Payload {
                 msg: ciphertext,
-                aad: &aad,
+                aad,
             },
         )
+        .ok()
         .map(Zeroizing::new)
-        .map_err(|_| decrypt_error())
 }
 
 #[cfg(test)]
@@ -142,6 +160,25 @@ mod tests {
         assert!(open(&key, "kid1", "EdDSA", &sealed[..20]).is_err());
         // Two seals of the same plaintext differ: the nonce is random.
         assert_ne!(sealed, seal(&key, "kid1", "EdDSA", b"private"));
+    }
+
+    #[test]
+    fn other_secrets_are_bound_to_their_aad() {
+        let key = EncryptionKey::generate();
+        let sealed = key.seal_secret(b"totp\0one", b"secret");
+        assert_eq!(
+            key.open_secret(b"totp\0one", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
+        assert!(key.open_secret(b"totp\0two", &sealed).is_none());
+        assert!(EncryptionKey::generate()
+            .open_secret(b"totp\0one", &sealed)
+            .is_none());
+        // A signing-key ciphertext never opens as another kind of secret, nor the reverse.
+        let signing = seal(&key, "kid1", "EdDSA", b"private");
+        assert!(key
+            .open_secret(&associated_data("kid1", "EdDSA")[1..], &signing)
+            .is_none());
     }
 
     #[test]

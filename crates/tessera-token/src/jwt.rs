@@ -9,7 +9,7 @@ use jsonwebtoken::{EncodingKey, Validation};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use tessera_core::secret::random_bytes;
-use tessera_core::{SessionId, UserId};
+use tessera_core::{Amr, SessionId, UserId};
 use time::OffsetDateTime;
 
 use crate::alg::Alg;
@@ -36,6 +36,8 @@ pub struct AccessTokenRequest {
     /// The user's custom claims, put beside the standard ones. Their names were checked against
     /// the registered and Tessera claims when they were set (`tessera_core::CustomClaims`).
     pub claims: Map<String, Value>,
+    /// How the session was authenticated: the `amr` and `acr` claims.
+    pub amr: Amr,
 }
 
 /// The claims of a Tessera access token. Times are NumericDate seconds.
@@ -54,6 +56,12 @@ pub struct AccessClaims {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// RFC 8176 authentication methods of the session (`["pwd"]`, `["pwd", "otp", "mfa"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The assurance level reached: `urn:tessera:aal1` or `urn:tessera:aal2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// Every other claim: the user's custom claims.
     #[serde(flatten)]
     pub custom: Map<String, Value>,
@@ -132,6 +140,8 @@ impl Signer {
             client_id: request.client_id.clone(),
             scope: request.scope.clone(),
             roles: request.roles.clone(),
+            amr: request.amr.claim().into_iter().map(str::to_owned).collect(),
+            acr: Some(request.amr.acr().to_owned()),
             custom: request.claims.clone(),
         };
         let payload = serde_json::to_vec(&claims).map_err(|_| KeyError::Sign)?;

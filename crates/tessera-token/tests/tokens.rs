@@ -382,6 +382,7 @@ fn cached_verification_still_applies_time_and_revocation() {
         scope: None,
         roles: vec![],
         claims: serde_json::Map::new(),
+        amr: tessera_core::Amr::PASSWORD,
     };
     let token = verifier.ring().issue(&request, &cfg, now).unwrap().token;
 

@@ -4,6 +4,7 @@
 //! it: the token endpoint's dispatch and the metadata's `grant_types_supported`, which is
 //! derived from [`GrantType::ALL`]) and a module with its `grant` function.
 
+pub mod mfa;
 pub mod password;
 pub mod refresh;
 
@@ -24,16 +25,19 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6, with rotation and reuse detection.
     RefreshToken,
+    /// The second step of a password grant for an account with a second factor.
+    MfaOtp,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 2] = [Self::Password, Self::RefreshToken];
+    pub const ALL: [Self; 3] = [Self::Password, Self::RefreshToken, Self::MfaOtp];
 
     /// The `grant_type` value.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
+            Self::MfaOtp => "urn:tessera:params:oauth:grant-type:mfa-otp",
         }
     }
 
@@ -55,17 +59,18 @@ pub struct Grant {
 }
 
 /// An access token for `session`, signed with the current key, carrying the user's roles and
-/// custom claims as they are now and `scope`.
+/// custom claims as they are now, `scope`, and how the session was authenticated.
 pub(crate) fn issue_access(
     engine: &Engine,
     user: &User,
-    session: SessionId,
+    session: &Session,
     client_id: &str,
     scope: Option<&Scope>,
 ) -> EngineResult<IssuedToken> {
     let request = AccessTokenRequest {
         sub: user.id,
-        sid: session,
+        sid: session.id,
+        amr: session.amr,
         client_id: client_id.to_owned(),
         scope: scope.map(ToString::to_string),
         roles: user.roles.as_slice().to_vec(),
@@ -96,7 +101,7 @@ pub async fn issue_for_new_session(
         &engine.tokens.refresh,
     )
     .await?;
-    let access = issue_access(engine, user, session.id, client_id, session.scope.as_ref())?;
+    let access = issue_access(engine, user, session, client_id, session.scope.as_ref())?;
     Ok(Grant {
         session_id: session.id,
         scope: session.scope.clone(),

@@ -100,13 +100,7 @@ pub async fn grant(
     }
     // Narrowing holds for this access token only: the session keeps its grant (RFC 6749 §6).
     let scope = authz::narrow_scope(session.scope.as_ref(), scope)?;
-    let access = issue_access(
-        engine,
-        &user,
-        rotation.session_id,
-        client_id,
-        scope.as_ref(),
-    )?;
+    let access = issue_access(engine, &user, &session, client_id, scope.as_ref())?;
     metrics::counter!("tessera_refresh_total", "result" => "rotated").increment(1);
     Ok(Grant {
         session_id: rotation.session_id,

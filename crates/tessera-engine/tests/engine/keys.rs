@@ -27,6 +27,7 @@ fn token(engine: &tessera_engine::Engine) -> String {
         scope: None,
         roles: Vec::new(),
         claims: serde_json::Map::default(),
+        amr: tessera_core::Amr::PASSWORD,
     };
     engine
         .tokens

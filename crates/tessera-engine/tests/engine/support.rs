@@ -43,6 +43,7 @@ pub fn settings(store_url: &str) -> Settings {
         keys: KeySettings::default(),
         admin_api_key: None,
         authz: tessera_engine::AuthzSettings::default(),
+        mfa: tessera_engine::MfaSettings::default(),
         email: EmailSettings {
             verification: VerificationMode::Off,
             dir: std::env::temp_dir().join(format!("tessera-engine-mail-{}", uuid::Uuid::new_v4())),

@@ -35,6 +35,7 @@ fn issued(app: &Instance, cfg: &tessera_token::TokenConfig, now: time::OffsetDat
         scope: None,
         roles: Vec::new(),
         claims: serde_json::Map::new(),
+        amr: tessera_core::Amr::PASSWORD,
     };
     tessera_engine::keys::jwks(&app.state)
         .issue(&request, cfg, now)

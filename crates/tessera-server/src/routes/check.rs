@@ -15,7 +15,8 @@
 //!
 //! `?role=R` and `?scope=S` (repeatable; a `scope` value may name several, space-separated)
 //! make the check also require that the credential carries every role and scope named: one
-//! that does not gets 403, while 401 keeps meaning "no valid credential".
+//! that does not gets 403, while 401 keeps meaning "no valid credential". `?aal=2` requires a
+//! session that used a second factor (`aal=1` is met by any credential); a lower one gets 403.
 
 use std::sync::Arc;
 
@@ -41,28 +42,45 @@ pub async fn check(State(state): State<AppState>, parts: Parts) -> Response {
         Err(err) => return err.into_response(),
     };
     match parts.extensions.get::<Credential>() {
-        Some(Credential::Valid(p)) if Required::of(&parts.uri).met_by(p) => allowed(p),
-        Some(Credential::Valid(_)) => {
-            ApiError::Forbidden("the credential does not carry a required role or scope")
-                .into_response()
-        }
+        Some(Credential::Valid(p)) => match Required::of(&parts.uri) {
+            Err(err) => err.into_response(),
+            Ok(required) if !required.authz_met_by(p) => {
+                ApiError::Forbidden("the credential does not carry a required role or scope")
+                    .into_response()
+            }
+            Ok(required) if required.aal > p.amr.aal() => ApiError::Forbidden(
+                "the session's assurance level is below the required aal: a second factor is \
+                 needed",
+            )
+            .into_response(),
+            Ok(_) => allowed(p),
+        },
         Some(Credential::Invalid { bearer: true }) => denied(&state, &parts, mode, true),
         _ => denied(&state, &parts, mode, false),
     }
 }
 
-/// The roles and scopes a check's query requires.
+/// The roles, scopes and assurance level a check's query requires.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Required {
     roles: Vec<String>,
     scopes: Vec<String>,
+    /// The lowest Authenticator Assurance Level accepted (0: any).
+    aal: u8,
 }
 
 impl Required {
-    fn of(uri: &axum::http::Uri) -> Self {
+    fn of(uri: &axum::http::Uri) -> Result<Self, ApiError> {
         let mut required = Self::default();
         for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
             match &*name {
+                "aal" => {
+                    required.aal = match &*value {
+                        "1" => required.aal.max(1),
+                        "2" => 2,
+                        _ => return Err(ApiError::InvalidRequest("`aal` must be 1 or 2".into())),
+                    };
+                }
                 "role" => required.roles.push(value.into_owned()),
                 "scope" => required.scopes.extend(
                     value
@@ -73,10 +91,10 @@ impl Required {
                 _ => {}
             }
         }
-        required
+        Ok(required)
     }
 
-    fn met_by(&self, p: &Principal) -> bool {
+    fn authz_met_by(&self, p: &Principal) -> bool {
         self.roles.iter().all(|r| p.roles.contains(r))
             && self
                 .scopes
@@ -95,6 +113,8 @@ fn allowed(p: &Arc<Principal>) -> Response {
         "roles": p.roles,
         "scope": scope,
         "claims": p.claims,
+        "amr": p.amr.claim(),
+        "aal": p.amr.aal(),
     }));
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -117,6 +137,8 @@ fn allowed(p: &Arc<Principal>) -> Response {
     let listed = |text: &str| HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""));
     headers.insert("x-auth-roles", listed(&roles));
     headers.insert("x-auth-scope", listed(scope.as_deref().unwrap_or("")));
+    headers.insert("x-auth-aal", HeaderValue::from(u16::from(p.amr.aal())));
+    headers.insert("x-auth-amr", listed(&p.amr.claim().join(",")));
     response
 }
 
@@ -201,16 +223,24 @@ mod tests {
                 .parse()
                 .unwrap();
         assert_eq!(
-            Required::of(&uri),
+            Required::of(&uri).unwrap(),
             Required {
                 roles: vec!["admin".into(), "ops".into()],
                 scopes: vec!["read".into(), "write".into(), "x".into()],
+                aal: 0,
             }
         );
         assert_eq!(
-            Required::of(&"/v1/check".parse().unwrap()),
+            Required::of(&"/v1/check".parse().unwrap()).unwrap(),
             Required::default()
         );
+        assert_eq!(
+            Required::of(&"/v1/check?aal=2&aal=1".parse().unwrap())
+                .unwrap()
+                .aal,
+            2
+        );
+        assert!(Required::of(&"/v1/check?aal=3".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -4,8 +4,10 @@ pub mod admin;
 pub mod admin_authz;
 pub mod check;
 pub mod email;
+pub mod factors;
 pub mod ops;
 pub mod pages;
+mod qr;
 pub mod revocations;
 pub mod session;
 pub mod token;
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(admin_authz::remove_role))
         .routes(routes!(admin_authz::get_claims, admin_authz::set_claims))
+        .merge(OpenApiRouter::from(factors::router()))
         .routes(routes!(admin::events))
         .routes(routes!(admin::create_client, admin::list_clients))
         .routes(routes!(admin::delete_client))

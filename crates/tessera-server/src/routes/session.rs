@@ -38,6 +38,16 @@ pub enum Transport {
     Body,
 }
 
+impl Transport {
+    /// The kind of session a login with this transport opens.
+    pub const fn session_kind(self) -> SessionKind {
+        match self {
+            Self::Cookie => SessionKind::Cookie,
+            Self::Body => SessionKind::Header,
+        }
+    }
+}
+
 /// Sign in with email and password.
 ///
 /// Opens a session: with `transport = cookie` (the default) the secret is set as the session
@@ -72,19 +82,38 @@ pub async fn login(
     if body.transport == Transport::Cookie {
         csrf::require_same_origin(&headers, &state.web.public_origin)?;
     }
-    let kind = match body.transport {
-        Transport::Cookie => SessionKind::Cookie,
-        Transport::Body => SessionKind::Header,
-    };
+    let kind = body.transport.session_kind();
     let login = sessions::login(&state, &body.email, &body.password, kind, None, &caller)
         .await
-        .map_err(|e| match e {
-            EngineError::InvalidGrant => ApiError::BadCredentials,
-            other => other.into(),
-        })?;
+        .map_err(session_login_error)?;
+    login_response(&state, &caller, &headers, body.transport, &login).await
+}
+
+/// A failed login at `/v1/session` (either step): 401 for wrong credentials and for the
+/// pending second step, where the token endpoint answers 400 as RFC 6749 errors are.
+pub(crate) fn session_login_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::InvalidGrant => ApiError::BadCredentials,
+        EngineError::SecondFactorRequired(challenge) => ApiError::SecondFactorRequired {
+            challenge,
+            status: StatusCode::UNAUTHORIZED,
+        },
+        other => other.into(),
+    }
+}
+
+/// What a completed login answers, whichever step completed it: the session, its CSRF token,
+/// and the secret as a cookie or in the body.
+pub(crate) async fn login_response(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    transport: Transport,
+    login: &sessions::Login,
+) -> ApiResult<Response> {
     let csrf_token = csrf::token_for(&state.secrets.csrf, login.session.id);
     let view = SessionView::new(&login.session, Some(login.session.id));
-    Ok(match body.transport {
+    Ok(match transport {
         Transport::Body => Json(json!({
             "session": view,
             "csrf_token": csrf_token,
@@ -92,9 +121,9 @@ pub async fn login(
         }))
         .into_response(),
         Transport::Cookie => {
-            let replaced = cookies::read(&headers, state.web.cookies.session);
-            sessions::end_replaced(&state, replaced.as_deref(), login.session.id, &caller).await?;
-            let cookie = session_cookie(&state, &login.session, &login.secret);
+            let replaced = cookies::read(headers, state.web.cookies.session);
+            sessions::end_replaced(state, replaced.as_deref(), login.session.id, caller).await?;
+            let cookie = session_cookie(state, &login.session, &login.secret);
             (
                 [(header::SET_COOKIE, cookie)],
                 Json(json!({ "session": view, "csrf_token": csrf_token })),
@@ -282,7 +311,7 @@ pub async fn revoke_others(
     if q.scope.as_deref() != Some("others") {
         return Err(ApiError::InvalidRequest("scope must be `others`".into()));
     }
-    sessions::revoke_all(&state, p.user_id, Some(p.session_id), Some(&caller)).await?;
+    sessions::end_others(&state, &p, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

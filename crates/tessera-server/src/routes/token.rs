@@ -19,6 +19,7 @@ use crate::openapi::{responses, schemas};
 use crate::routes::session::Transport;
 use crate::state::AppState;
 use tessera_engine::clients;
+use tessera_engine::factors::Proof;
 use tessera_engine::grants::{self, Grant, GrantType, DEFAULT_CLIENT_ID};
 use tessera_engine::tokens;
 
@@ -37,6 +38,10 @@ pub struct TokenRequest {
     /// cookies: its usual clients are not browsers. A refresh by cookie ignores it.
     transport: Option<Transport>,
     csrf_token: Option<String>,
+    /// The `mfa-otp` grant: the pending step and one of the two proofs.
+    mfa_token: Option<String>,
+    otp: Option<String>,
+    recovery_code: Option<String>,
 }
 
 impl TokenRequest {
@@ -119,6 +124,10 @@ pub async fn token(
         GrantType::RefreshToken => {
             refresh_grant(&state, &caller, &headers, &body, &client_id).await?
         }
+        GrantType::MfaOtp => (
+            mfa_grant(&state, &caller, &headers, &body).await?,
+            body.transport(),
+        ),
     };
     Ok(grant_response(&state, &grant, transport))
 }
@@ -141,6 +150,34 @@ async fn password_grant(
     }
     let scope = body.scope.as_deref();
     Ok(grants::password::grant(state, username, password, client_id, scope, caller).await?)
+}
+
+/// The second step of a password grant. The client and scope are the first step's; a
+/// `client_id` or `scope` sent now is ignored.
+async fn mfa_grant(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &TokenRequest,
+) -> ApiResult<Grant> {
+    let Some(mfa_token) = body.mfa_token.as_deref() else {
+        return Err(ApiError::InvalidRequest(
+            "the mfa-otp grant needs `mfa_token`".into(),
+        ));
+    };
+    let proof = match (body.otp.as_deref(), body.recovery_code.as_deref()) {
+        (Some(otp), None) => Proof::totp(otp),
+        (None, Some(code)) => Proof::recovery_code(code),
+        _ => {
+            return Err(ApiError::InvalidRequest(
+                "the mfa-otp grant needs either `otp` or `recovery_code`".into(),
+            ))
+        }
+    };
+    if body.transport() == Transport::Cookie {
+        csrf::require_same_origin(headers, &state.web.public_origin)?;
+    }
+    Ok(grants::mfa::grant(state, mfa_token, proof, caller).await?)
 }
 
 /// The grant and how to answer it. A refresh token that came as the cookie gets its successor as

@@ -46,6 +46,10 @@ pub struct SessionView {
     pub current: bool,
     /// What a token session was granted; `null` for other sessions.
     pub scope: Option<String>,
+    /// How the session was authenticated (RFC 8176), e.g. `["pwd", "otp", "mfa"]`.
+    pub amr: Vec<&'static str>,
+    /// Authenticator Assurance Level: 1 password only, 2 with a second factor.
+    pub aal: u8,
 }
 
 impl SessionView {
@@ -62,6 +66,8 @@ impl SessionView {
             kind: s.kind.as_str(),
             current: Some(s.id) == current,
             scope: s.scope.as_ref().map(ToString::to_string),
+            amr: s.amr.claim(),
+            aal: s.amr.aal(),
         }
     }
 }

@@ -15,6 +15,8 @@ mod csrf;
 mod email;
 mod email_pages;
 mod errors;
+mod factor_pages;
+mod factors;
 mod forward_auth;
 mod openapi;
 mod ops;

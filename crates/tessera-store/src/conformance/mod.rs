@@ -12,6 +12,7 @@
 mod audit;
 mod authz;
 mod email;
+mod factors;
 pub mod fixtures;
 mod keys;
 mod refresh;
@@ -28,6 +29,7 @@ use tessera_core::store::Store;
 pub use audit::*;
 pub use authz::*;
 pub use email::*;
+pub use factors::*;
 pub use keys::*;
 pub use refresh::*;
 pub use sessions::*;
@@ -194,4 +196,9 @@ suite!($
     email_token_invalidate_and_sweep,
     outbox_claim_lease_retry_finish,
     outbox_concurrent_claims_are_disjoint,
+    factor_enrol_confirm_and_replace,
+    factor_step_only_moves_forward,
+    recovery_codes_spend_once_and_replace,
+    mfa_challenge_round_trip_and_single_use,
+    session_amr_and_factor_time,
 );

@@ -54,6 +54,8 @@ pub fn session(user: &User, created: OffsetDateTime) -> Session {
         user_agent: Some("conformance/1.0 (ünïcödé)".into()),
         revoked_at: None,
         scope: None,
+        amr: tessera_core::Amr::PASSWORD,
+        factor_at: None,
     }
 }
 

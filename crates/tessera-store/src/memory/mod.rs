@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod email;
+mod factors;
 
 use async_trait::async_trait;
 use tessera_core::mail::{EmailToken, OutboxMail};
@@ -44,6 +45,10 @@ struct State {
     audit: Vec<AuditEvent>,
     email_tokens: HashMap<Uuid, EmailToken>,
     outbox: HashMap<Uuid, OutboxMail>,
+    factors: HashMap<Uuid, tessera_core::Factor>,
+    /// Recovery codes by owner and hash: when each was used.
+    recovery_codes: HashMap<(UserId, TokenHash), Option<OffsetDateTime>>,
+    mfa_challenges: HashMap<Uuid, tessera_core::MfaChallenge>,
 }
 
 impl MemoryStore {

@@ -17,6 +17,7 @@
 mod accounts;
 mod driver;
 mod email;
+mod factors;
 mod rows;
 mod sessions;
 

@@ -1,5 +1,6 @@
 //! Column lists and decoding rows into records. Every failure is [`StoreError::Corrupt`].
 
+use tessera_core::factor::{Amr, ChallengePurpose, Factor, MfaChallenge};
 use tessera_core::mail::{EmailToken, OutboxMail};
 use tessera_core::model::{
     AuditEvent, Client, NewAuditEvent, RefreshToken, Session, SigningKeyRecord, User,
@@ -17,7 +18,11 @@ pub(super) const EMAIL_TOKEN_COLUMNS: &str =
 pub(super) const OUTBOX_COLUMNS: &str = "id, kind, user_id, recipient, other_email, created_at, \
      attempts, next_attempt_at, lease_until, last_error, failed_at";
 pub(super) const SESSION_COLUMNS: &str = "id, user_id, kind, secret_hash, created_at, \
-     last_seen_at, idle_expires_at, expires_at, ip, user_agent, revoked_at, scope";
+     last_seen_at, idle_expires_at, expires_at, ip, user_agent, revoked_at, scope, amr, factor_at";
+pub(super) const FACTOR_COLUMNS: &str =
+    "id, user_id, kind, secret, secret_format, confirmed_at, last_step, created_at";
+pub(super) const CHALLENGE_COLUMNS: &str =
+    "id, user_id, token_hash, purpose, client_id, scope, created_at, expires_at, used_at";
 pub(super) const REFRESH_COLUMNS: &str = "id, family_id, session_id, user_id, token_hash, \
      created_at, expires_at, used_at, successor_id, revoked_at";
 pub(super) const KEY_COLUMNS: &str = "kid, algorithm, state, private_key, public_jwk, \
@@ -67,6 +72,45 @@ pub(super) fn session(row: &Row) -> Result<Session, StoreError> {
         user_agent: row.get("user_agent")?,
         revoked_at: opt_time(row, "revoked_at")?,
         scope: decode::scope("scope", row.get::<Option<String>>("scope")?.as_deref())?,
+        amr: Amr::from_stored(row.get("amr")?),
+        factor_at: opt_time(row, "factor_at")?,
+    })
+}
+
+pub(super) fn factor(row: &Row) -> Result<Factor, StoreError> {
+    Ok(Factor {
+        id: row.id("id")?,
+        user_id: UserId(row.id("user_id")?),
+        kind: row
+            .get::<&str>("kind")?
+            .parse()
+            .map_err(|_| decode::corrupt("kind", "unknown factor kind"))?,
+        secret: row.get("secret")?,
+        secret_format: row.get("secret_format")?,
+        confirmed_at: opt_time(row, "confirmed_at")?,
+        last_step: row.get("last_step")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(super) fn challenge(row: &Row) -> Result<MfaChallenge, StoreError> {
+    let scope = decode::scope("scope", row.get::<Option<String>>("scope")?.as_deref())?;
+    let purpose = match (
+        row.get::<&str>("purpose")?,
+        row.get::<Option<String>>("client_id")?,
+    ) {
+        ("session", _) => ChallengePurpose::Session,
+        ("token", Some(client_id)) => ChallengePurpose::Token { client_id, scope },
+        _ => return Err(decode::corrupt("purpose", "unknown challenge purpose")),
+    };
+    Ok(MfaChallenge {
+        id: row.id("id")?,
+        user_id: UserId(row.id("user_id")?),
+        token_hash: hash(row, "token_hash")?,
+        purpose,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        used_at: opt_time(row, "used_at")?,
     })
 }
 

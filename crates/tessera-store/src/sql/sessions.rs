@@ -52,10 +52,11 @@ fn refresh_by_id(id: Uuid) -> Stmt<'static> {
 impl<D: Dialect> SessionStore for SqlStore<D> {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
         let scope = session.scope.as_ref().map(ToString::to_string);
+        let amr = session.amr.to_stored();
         let stmt = Stmt::new(
             "INSERT INTO sessions (id, user_id, kind, secret_hash, created_at, last_seen_at, \
-             idle_expires_at, expires_at, ip, user_agent, revoked_at, scope) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             idle_expires_at, expires_at, ip, user_agent, revoked_at, scope, amr, factor_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(session.id.0)
         .bind(session.user_id.0)
@@ -68,7 +69,9 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         .bind(&session.ip)
         .bind(&session.user_agent)
         .bind(opt_millis(session.revoked_at))
-        .bind(&scope);
+        .bind(&scope)
+        .bind(&amr)
+        .bind(opt_millis(session.factor_at));
         self.insert(stmt, |e| {
             write_error(e, "session already exists", "session's user does not exist")
         })

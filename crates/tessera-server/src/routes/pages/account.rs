@@ -48,6 +48,8 @@ fn notice_text(done: &str) -> Option<&'static str> {
         "gone" => "That session had already ended.",
         "others" => "Every other session was signed out.",
         "email" => "We sent a link to the new address. Your address changes when you open it.",
+        "stepped_up" => "Confirmed. For the next few minutes you can change sensitive settings.",
+        "totp_removed" => "Two-step verification is off.",
         _ => return None,
     })
 }
@@ -94,8 +96,20 @@ pub async fn revoke_others(
     let Some(p) = viewer else {
         return Ok(see_other(SIGN_IN));
     };
-    sessions::revoke_all(&state, p.user_id, Some(p.session_id), Some(&caller)).await?;
-    Ok(see_other("/account?done=others"))
+    match sessions::end_others(&state, &p, &caller).await {
+        Ok(_) => Ok(see_other("/account?done=others")),
+        Err(EngineError::StepUpRequired) => {
+            render(
+                &state,
+                &p,
+                StatusCode::FORBIDDEN,
+                None,
+                Some(super::account_factors::STEP_UP_FIRST),
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -139,6 +153,10 @@ pub async fn change_password(
         Err(EngineError::Forbidden(_)) => (
             StatusCode::FORBIDDEN,
             "The current password is incorrect. Your password was not changed.".to_owned(),
+        ),
+        Err(EngineError::StepUpRequired) => (
+            StatusCode::FORBIDDEN,
+            super::account_factors::STEP_UP_FIRST.to_owned(),
         ),
         Err(EngineError::RateLimited { retry_after_secs }) => {
             retry_after = Some(retry_after_secs.max(1));
@@ -229,6 +247,7 @@ pub(super) async fn render(
     // This device first, then the most recently active.
     live.sort_by_key(|s| (s.id != p.session_id, Reverse(s.last_seen_at)));
     let token = csrf::token_for(&state.secrets.csrf, p.session_id);
+    let factors = tessera_engine::factors::summary(state, p.user_id).await?;
 
     let rows: String = live
         .iter()
@@ -260,12 +279,13 @@ pub(super) async fn render(
          <label for=\"new_password\">New password</label>\n\
          <input id=\"new_password\" type=\"password\" name=\"new_password\" \
          autocomplete=\"new-password\" required>\n\
-         <button type=\"submit\">Change password</button>\n</form>\n{email_section}",
+         <button type=\"submit\">Change password</button>\n</form>\n{factors_section}{email_section}",
         notice = message("notice", notice),
         error = message("error", error),
         email = esc(&email),
         logout = logout_form(&token, "Sign out"),
         token = esc(&token),
+        factors_section = super::account_factors::section(&factors, &token),
         email_section = super::email::account_section(&email, verified, &token),
     );
     Ok(page(state, status, "Your account", &body))

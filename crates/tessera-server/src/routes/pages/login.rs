@@ -68,6 +68,14 @@ pub async fn submit(
             let to = return_to.as_deref().unwrap_or(return_to::DEFAULT);
             signed_in(&state, &headers, &caller, &login, to).await
         }
+        Err(EngineError::SecondFactorRequired(challenge)) => Ok(super::login_mfa::render(
+            &state,
+            &headers,
+            StatusCode::OK,
+            challenge.token.expose(),
+            return_to.as_deref(),
+            None,
+        )),
         Err(EngineError::InvalidGrant) => Ok(render(
             &state,
             &headers,

@@ -7,10 +7,12 @@
 //! session yet and use the pre-session token of [`form_csrf`] instead.
 
 pub mod account;
+pub mod account_factors;
 pub mod email;
 pub mod form_csrf;
 pub mod html;
 pub mod login;
+pub mod login_mfa;
 pub mod return_to;
 pub mod signup;
 
@@ -35,6 +37,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     // Authenticated by the password in the form, not by a cookie: no session CSRF layer.
     let public = Router::new()
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/mfa", post(login_mfa::submit))
         .route("/signup", get(signup::form).post(signup::submit))
         .route(
             "/forgot",
@@ -53,6 +56,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(account::revoke_others),
         )
         .route("/account/password", post(account::change_password))
+        .route("/account/totp", post(account_factors::start))
+        .route("/account/totp/confirm", post(account_factors::confirm))
+        .route("/account/totp/remove", post(account_factors::remove))
+        .route("/account/recovery-codes", post(account_factors::regenerate))
+        .route("/account/step-up", post(account_factors::step_up))
         .route("/account/email", post(email::change_email))
         .route("/logout", get(account::logout_page).post(account::logout))
         // As for /v1: credentials are resolved first, then the CSRF rule is applied.

@@ -6,6 +6,7 @@ mod admin;
 mod api;
 mod call;
 pub mod email;
+mod factors;
 mod pages;
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use tokio::sync::oneshot;
 pub use admin::{admin_toml, ADMIN, ADMIN_KEY};
 pub use call::{Auth, Call};
 pub use email::SmtpSink;
+pub use factors::authenticator;
 pub use pages::input_value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
