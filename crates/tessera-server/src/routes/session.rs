@@ -53,6 +53,7 @@ pub enum Transport {
             headers(("Set-Cookie" = String, description = "The session cookie (transport `cookie`)")),
             links(
                 ("current_session" = (operation_id = "current_session")),
+                ("sessions" = (operation_id = "list_sessions")),
                 ("revoke_session" = (operation_id = "revoke_session",
                     parameters(("id" = "$response.body#/session/id")))),
             )),
