@@ -243,7 +243,7 @@ fn claim_names(doc: &mut Value) {
     )
 )]
 #[allow(dead_code)]
-async fn check_any() {}
+fn check_any() {}
 
 /// The check, with the proxy named by the path: `/v1/check/<mode>` (for Envoy,
 /// `/v1/check/envoy/<original path>`). Any other path under `/v1/check/` is the plain check.
@@ -268,7 +268,7 @@ async fn check_any() {}
     )
 )]
 #[allow(dead_code)]
-async fn check_mode() {}
+fn check_mode() {}
 
 /// This document.
 #[utoipa::path(
@@ -279,4 +279,4 @@ async fn check_mode() {}
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
 #[allow(dead_code)]
-async fn document() {}
+fn document() {}

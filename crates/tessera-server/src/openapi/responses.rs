@@ -9,8 +9,11 @@ use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{Components, ContentBuilder, Object, Ref, RefOr, Type};
 use utoipa::IntoResponses;
 
+/// A response header: name, type, description.
+type HeaderSpec = (&'static str, Type, &'static str);
+
 /// `(component name, status, description, response headers)` of every shared error response.
-const ERRORS: &[(&str, &str, &str, &[(&str, Type, &str)])] = &[
+const ERRORS: &[(&str, &str, &str, &[HeaderSpec])] = &[
     (
         "BadRequest",
         "400",

@@ -161,8 +161,8 @@ pub struct Login {
     pub password: String,
     /// `cookie` (default): the session secret is set as the session cookie; `body`: it is
     /// returned as `session_token`.
-    #[schema(inline)]
-    pub transport: Option<Transport>,
+    #[schema(inline, required = false)]
+    pub transport: Transport,
 }
 
 #[derive(Debug, ToSchema)]

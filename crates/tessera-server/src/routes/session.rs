@@ -63,6 +63,7 @@ impl Transport {
             headers(("Set-Cookie" = String, description = "The session cookie (transport `cookie`)")),
             links(
                 ("current_session" = (operation_id = "current_session")),
+                ("sessions" = (operation_id = "list_sessions")),
                 ("revoke_session" = (operation_id = "revoke_session",
                     parameters(("id" = "$response.body#/session/id")))),
             )),
