@@ -233,6 +233,7 @@ pub async fn introspect(engine: &Engine, token: &str) -> EngineResult<serde_json
                 "active": true, "token_type": "refresh_token", "sub": t.user_id.to_string(),
                 "sid": t.session_id.to_string(), "exp": t.expires_at.unix_timestamp(),
                 "iat": t.created_at.unix_timestamp(), "iss": cfg.issuer, "aud": cfg.audience,
+                "amr": session.amr.claim(), "acr": session.amr.acr(),
             });
             Ok(with_authz(
                 body,
@@ -255,6 +256,7 @@ pub async fn introspect(engine: &Engine, token: &str) -> EngineResult<serde_json
                 "active": true, "token_type": "session_token", "sub": s.user_id.to_string(),
                 "sid": s.id.to_string(), "exp": s.idle_expires_at.min(s.expires_at).unix_timestamp(),
                 "iat": s.created_at.unix_timestamp(), "iss": cfg.issuer, "aud": cfg.audience,
+                "amr": s.amr.claim(), "acr": s.amr.acr(),
             });
             Ok(with_authz(
                 body,
@@ -275,6 +277,12 @@ pub async fn introspect(engine: &Engine, token: &str) -> EngineResult<serde_json
                 }
                 if !c.roles.is_empty() {
                     body["roles"] = json!(c.roles);
+                }
+                if !c.amr.is_empty() {
+                    body["amr"] = json!(c.amr);
+                }
+                if let Some(acr) = c.acr {
+                    body["acr"] = json!(acr);
                 }
                 // What the token says, as it says it: custom claims beside the standard members.
                 for (name, value) in c.custom {

@@ -383,7 +383,7 @@ mod tests {
     fn records_round_trip() {
         let entry = entry();
         let bytes = sealed(&entry);
-        assert!(bytes.starts_with(br#"{"v":3,"#));
+        assert!(bytes.starts_with(br#"{"v":4,"#));
         assert_eq!(
             decode_record(&bytes, &entry.session.secret_hash, &KEY).unwrap(),
             entry

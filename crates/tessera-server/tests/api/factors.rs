@@ -330,7 +330,7 @@ async fn sensitive_actions_need_a_recent_step_up(backend: Backend) {
 }
 
 async fn password_grant_has_a_second_step(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, &admin_toml()).await;
     let (authenticator, codes, _) = app.user_with_totp("g@example.com").await;
     let r = app.grant_password("g@example.com", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -352,6 +352,20 @@ async fn password_grant_has_a_second_step(backend: Backend) {
     let claims = jwt_claims(grant["access_token"].as_str().unwrap());
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["acr"], "urn:tessera:aal2");
+    // Introspection says the same, for the access token and the refresh token.
+    let client = app.admin_create_client(ADMIN, "rs").json().await;
+    let rs = Auth::Basic(
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+    for presented in ["access_token", "refresh_token"] {
+        let seen = app
+            .introspect(rs, grant[presented].as_str().unwrap())
+            .json()
+            .await;
+        assert_eq!(seen["acr"], "urn:tessera:aal2", "{presented}");
+        assert_eq!(seen["amr"], json!(["pwd", "otp", "mfa"]), "{presented}");
+    }
     // The refreshed token keeps the session's assurance.
     let refreshed = app
         .grant_refresh(grant["refresh_token"].as_str().unwrap())

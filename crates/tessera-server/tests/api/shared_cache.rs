@@ -161,7 +161,7 @@ async fn a_session_read_from_the_store_on_a_is_served_on_b_from_redis() {
     );
     for secret in [&token, &cookie_secret] {
         let record = pair.redis.record(secret).await.expect("a record in Redis");
-        assert!(record.starts_with(br#"{"v":3,"#));
+        assert!(record.starts_with(br#"{"v":4,"#));
         assert!(!String::from_utf8_lossy(&record).contains(secret.as_str()));
         let ttl = pair
             .redis

@@ -502,7 +502,11 @@ async fn discovery_documents(backend: Backend) {
     assert_eq!(meta["token_endpoint"], "http://localhost:8080/v1/token");
     assert_eq!(
         meta["grant_types_supported"],
-        json!(["password", "refresh_token"])
+        json!([
+            "password",
+            "refresh_token",
+            "urn:tessera:params:oauth:grant-type:mfa-otp"
+        ])
     );
 }
 

@@ -6,6 +6,7 @@
 //! only the revocation feed (or a resync from the store) fills — so a refusal that merely came
 //! from B's session cache expiring would not pass.
 
+mod factors;
 mod faults;
 mod mail;
 pub mod support;
