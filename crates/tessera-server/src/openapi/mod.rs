@@ -8,6 +8,7 @@
 //! routes that cannot be registered that way (`/v1/check` answers any method; the document
 //! itself).
 
+pub mod factors;
 pub mod responses;
 pub mod schemas;
 
@@ -40,6 +41,7 @@ use crate::cookies::CookieNames;
         (name = "sessions", description = "Session-based authentication"),
         (name = "tokens", description = "OAuth-style tokens (RFC 6749, 7009, 7662)"),
         (name = "check", description = "One check for every credential, for reverse proxies"),
+        (name = "factors", description = "Second factors: TOTP, recovery codes, the second login step, step-up"),
         (name = "admin", description = "Administration: `Authorization: Bearer <admin.api_key>`"),
         (name = "operations", description = "Health, readiness, metrics, discovery"),
     )
@@ -222,6 +224,7 @@ fn claim_names(doc: &mut Value) {
         ("mode" = Option<schemas::CheckMode>, Query, description = "The proxy; another value is 400"),
         ("role" = Option<Vec<schemas::RoleName>>, Query, explode, description = "Required role (repeatable)"),
         ("scope" = Option<Vec<String>>, Query, explode, description = "Required scope tokens (repeatable, space-separated)"),
+        ("aal" = Option<u8>, Query, minimum = 1, maximum = 2, description = "Required Authenticator Assurance Level: `2` needs a session that used a second factor (403 below it); another value is 400"),
     ),
     security((), ("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
     responses(
@@ -233,6 +236,8 @@ fn claim_names(doc: &mut Value) {
                 ("X-Auth-Email" = String, description = "The address; empty for an access token"),
                 ("X-Auth-Roles" = String, description = "Role names joined by `,`"),
                 ("X-Auth-Scope" = String, description = "The scope, space-separated"),
+                ("X-Auth-Aal" = String, description = "The session's assurance level, `1` or `2`"),
+                ("X-Auth-Amr" = String, description = "The session's `amr` values joined by `,`"),
             )),
         (status = 302, description = "Denied browser page load in `traefik`, `caddy` and `envoy` modes: to the login page",
             headers(("Location" = String))),
@@ -256,12 +261,14 @@ fn check_any() {}
         ("path" = String, Path, description = "`nginx`, `ingress-nginx`, `traefik`, `caddy`, `envoy` (then the original path), or anything else for the plain check"),
         ("role" = Option<Vec<schemas::RoleName>>, Query, explode, description = "Required role (repeatable)"),
         ("scope" = Option<Vec<String>>, Query, explode, description = "Required scope tokens (repeatable)"),
+        ("aal" = Option<u8>, Query, minimum = 1, maximum = 2, description = "Required Authenticator Assurance Level: `2` needs a session that used a second factor (403 below it); another value is 400"),
     ),
     security((), ("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
     responses(
         (status = 200, description = "A valid credential", body = schemas::CheckResult),
         (status = 302, description = "Denied browser page load (`traefik`, `caddy`, `envoy`)",
             headers(("Location" = String))),
+        responses::BadRequest,
         responses::Unauthorized,
         responses::Forbidden,
         responses::Unavailable,

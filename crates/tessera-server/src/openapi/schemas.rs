@@ -202,6 +202,11 @@ pub struct Session {
     pub current: bool,
     /// What a token session was granted (space-separated); null for other sessions.
     pub scope: Option<String>,
+    /// How the session was authenticated (RFC 8176): `["pwd"]`, `["pwd", "otp", "mfa"]`, …
+    pub amr: Vec<String>,
+    /// Authenticator Assurance Level reached: 1 (password only) or 2 (with a second factor).
+    #[schema(minimum = 1, maximum = 2)]
+    pub aal: u8,
 }
 
 #[derive(Debug, ToSchema)]
@@ -233,10 +238,14 @@ pub struct SessionList {
 pub enum GrantType {
     Password,
     RefreshToken,
+    /// Completes a password grant that answered `mfa_required`.
+    #[schema(rename = "urn:tessera:params:oauth:grant-type:mfa-otp")]
+    MfaOtp,
 }
 
 /// RFC 6749 token request. The password grant needs `username` (or `email`) and `password`;
-/// the refresh grant `refresh_token` (or the refresh cookie).
+/// the refresh grant `refresh_token` (or the refresh cookie); the `mfa-otp` grant `mfa_token`
+/// and `otp` or `recovery_code`.
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"grant_type": "password", "username": "ada@example.com", "password": "correct horse battery"}))]
 pub struct TokenRequest {
@@ -246,6 +255,11 @@ pub struct TokenRequest {
     pub password: Option<String>,
     /// `tsr_…`
     pub refresh_token: Option<String>,
+    /// `mfa-otp` grant: the `mfa_token` of the `mfa_required` answer, and `otp` (a TOTP code)
+    /// or `recovery_code`.
+    pub mfa_token: Option<String>,
+    pub otp: Option<String>,
+    pub recovery_code: Option<String>,
     /// Space-separated scope tokens from `scopes.known`.
     pub scope: Option<String>,
     /// At most 100 printable ASCII characters; default `first-party`.
@@ -306,6 +320,10 @@ pub struct Introspection {
     pub client_id: Option<String>,
     pub scope: Option<String>,
     pub roles: Option<Vec<String>>,
+    /// The session's authentication methods (RFC 8176).
+    pub amr: Option<Vec<String>>,
+    /// `urn:tessera:aal1` or `urn:tessera:aal2`.
+    pub acr: Option<String>,
 }
 
 #[derive(Debug, ToSchema)]
@@ -347,6 +365,10 @@ pub struct CheckResult {
     pub roles: Vec<String>,
     pub scope: Option<String>,
     pub claims: CustomClaims,
+    /// The session's authentication methods (RFC 8176).
+    pub amr: Vec<String>,
+    #[schema(minimum = 1, maximum = 2)]
+    pub aal: u8,
 }
 
 // ---- admin ----------------------------------------------------------------------------------

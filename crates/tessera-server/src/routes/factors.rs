@@ -5,36 +5,35 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_engine::factors::{self, challenge, Proof};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::csrf;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Input};
+use crate::openapi::factors as schemas;
+use crate::openapi::responses;
 use crate::routes::admin::Admin;
 use crate::routes::qr;
 use crate::routes::session::{login_response, session_login_error, Transport};
 use crate::routes::views::rfc3339;
 use crate::state::AppState;
 
-/// The second-factor routes. Not yet in the OpenAPI document (their `#[utoipa::path]`s are the
-/// next step); merged into the API router beside the documented ones.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/session/mfa", post(complete_login))
-        .route("/v1/session/step-up", post(step_up))
-        .route("/v1/factors", get(list))
-        .route("/v1/factors/totp", post(start_totp).delete(remove_totp))
-        .route("/v1/factors/totp/confirm", post(confirm_totp))
-        .route(
-            "/v1/factors/recovery-codes",
-            post(regenerate_recovery_codes),
-        )
-        .route("/v1/admin/users/{id}/factors", delete(admin_reset))
+/// The second-factor routes, each with its OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(complete_login))
+        .routes(routes!(step_up))
+        .routes(routes!(list))
+        .routes(routes!(start_totp, remove_totp))
+        .routes(routes!(confirm_totp))
+        .routes(routes!(regenerate_recovery_codes))
+        .routes(routes!(admin_reset))
 }
 
 /// A second factor as a request carries it: exactly one of a TOTP `code` (`otp` is accepted as
@@ -58,6 +57,14 @@ impl ProofFields {
     }
 }
 
+/// The caller's second factors.
+#[utoipa::path(get, path = "/v1/factors", operation_id = "list_factors", tag = "factors",
+    security(("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "What is enabled", body = schemas::FactorList),
+        responses::Unauthorized,
+        responses::Unavailable,
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
@@ -77,6 +84,15 @@ pub async fn list(
     })))
 }
 
+/// Start TOTP enrolment: a new secret, not active until confirmed. Starting again replaces an
+/// unconfirmed secret; with TOTP already on → 409.
+#[utoipa::path(post, path = "/v1/factors/totp", operation_id = "start_totp", tag = "factors",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 201, description = "The secret, its `otpauth://` URI and QR code", body = schemas::TotpEnrolment),
+        responses::Conflict,
+        responses::UserErrors,
+    ))]
 pub async fn start_totp(
     State(state): State<AppState>,
     caller: Caller,
@@ -101,6 +117,19 @@ pub struct ConfirmTotp {
     code: String,
 }
 
+/// Confirm TOTP with a first code: from now on a login needs a second factor. Answers the
+/// recovery codes, shown this once.
+#[utoipa::path(post, path = "/v1/factors/totp/confirm", operation_id = "confirm_totp", tag = "factors",
+    request_body = schemas::ConfirmTotp,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "TOTP is on", body = schemas::RecoveryCodes),
+        responses::BodyErrors,
+        responses::NotFound,
+        responses::Conflict,
+        responses::RateLimited,
+        responses::UserErrors,
+    ))]
 pub async fn confirm_totp(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,6 +140,16 @@ pub async fn confirm_totp(
     Ok(Json(json!({ "recovery_codes": codes })))
 }
 
+/// Turn TOTP off (its recovery codes go too). Needs a recent step-up.
+#[utoipa::path(delete, path = "/v1/factors/totp", operation_id = "remove_totp", tag = "factors",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "TOTP is off"),
+        responses::NotFound,
+        (status = 403, description = "`step_up_required`: no factor used within `mfa.step_up_window` (`POST /v1/session/step-up`), or a cookie credential without its CSRF token", body = crate::openapi::schemas::Error),
+        responses::Unauthorized,
+        responses::Unavailable,
+    ))]
 pub async fn remove_totp(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,6 +159,16 @@ pub async fn remove_totp(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A new set of recovery codes; the old set stops working. Needs TOTP on and a recent step-up.
+#[utoipa::path(post, path = "/v1/factors/recovery-codes", operation_id = "regenerate_recovery_codes", tag = "factors",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "The new codes, shown this once", body = schemas::RecoveryCodes),
+        responses::Conflict,
+        (status = 403, description = "`step_up_required`: no factor used within `mfa.step_up_window` (`POST /v1/session/step-up`), or a cookie credential without its CSRF token", body = crate::openapi::schemas::Error),
+        responses::Unauthorized,
+        responses::Unavailable,
+    ))]
 pub async fn regenerate_recovery_codes(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,6 +189,20 @@ pub struct CompleteLogin {
 
 /// `POST /v1/session/mfa`: the second step of `POST /v1/session`. Answers exactly what a login
 /// without a second factor answers, with a brand-new session.
+#[utoipa::path(post, path = "/v1/session/mfa", operation_id = "complete_login", tag = "factors",
+    request_body(content(
+        (schemas::CompleteLogin = "application/json"),
+        (schemas::CompleteLogin = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Signed in: as `POST /v1/session`", body = crate::openapi::schemas::LoginResponse,
+            headers(("Set-Cookie" = String, description = "The session cookie (transport `cookie`)"))),
+        responses::BodyErrors,
+        (status = 401, description = "`invalid_grant`: a wrong, replayed or expired code, or a spent, expired or unknown `mfa_token`", body = crate::openapi::schemas::Error),
+        (status = 403, description = "Cookie transport from a foreign origin", body = crate::openapi::schemas::Error),
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn complete_login(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,6 +225,16 @@ pub async fn complete_login(
 }
 
 /// `POST /v1/session/step-up`: proves a factor again on the current session.
+#[utoipa::path(post, path = "/v1/session/step-up", operation_id = "step_up", tag = "factors",
+    request_body = schemas::Proof,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "The session used a factor now: sensitive actions are open for `mfa.step_up_window`"),
+        responses::BodyErrors,
+        (status = 409, description = "`conflict`: the account has no second factor to prove", body = crate::openapi::schemas::Error),
+        responses::RateLimited,
+        responses::UserErrors,
+    ))]
 pub async fn step_up(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +247,14 @@ pub async fn step_up(
 
 /// `DELETE /v1/admin/users/{id}/factors`: for a user who lost their factors. Every factor and
 /// recovery code goes, and every session of the user ends.
+#[utoipa::path(delete, path = "/v1/admin/users/{id}/factors", operation_id = "admin_reset_factors", tag = "admin",
+    params(("id" = String, Path, description = "A user id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 204, description = "Every factor and recovery code is gone; every session of the user ended"),
+        responses::NotFound,
+        responses::AdminErrors,
+    ))]
 pub async fn admin_reset(
     _: Admin,
     State(state): State<AppState>,

@@ -68,7 +68,7 @@ impl Transport {
                     parameters(("id" = "$response.body#/session/id")))),
             )),
         responses::BodyErrors,
-        (status = 401, description = "`invalid_grant`: wrong email or password, or a locked account", body = schemas::Error),
+        (status = 401, description = "`invalid_grant`: wrong email or password, or a locked account; or `mfa_required` (the password was right, a second factor is needed: `POST /v1/session/mfa`)", body = crate::openapi::factors::PasswordStepRefused),
         (status = 403, description = "Cookie transport from a foreign origin", body = schemas::Error),
         responses::RateLimited,
         responses::Unavailable,

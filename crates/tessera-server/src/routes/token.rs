@@ -97,7 +97,7 @@ fn client_id(raw: Option<&str>) -> ApiResult<String> {
                 ("refresh" = (operation_id = "token", request_body = json!({"grant_type": "refresh_token", "refresh_token": "$response.body#/refresh_token"}))),
                 ("revoke" = (operation_id = "revoke_token", request_body = json!({"token": "$response.body#/refresh_token"}))),
             )),
-        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `invalid_scope`", body = schemas::Error),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `invalid_scope`; or `mfa_required` for a password grant whose account has a second factor (complete it with the `mfa-otp` grant)", body = crate::openapi::factors::PasswordStepRefused),
         (status = 403, description = "Cookie transport from a foreign origin, or a refresh by cookie without its CSRF token", body = schemas::Error),
         responses::BodyErrors,
         responses::RateLimited,
