@@ -460,11 +460,11 @@ pub struct ClientList {
     pub clients: Vec<Client>,
 }
 
-/// At most 32 roles per user.
+/// A user holds at most 32 distinct roles (repeats in a request count once), so a request that
+/// would leave more is 400.
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"roles": ["admin", "billing:read"]}))]
 pub struct Roles {
-    #[schema(max_items = 32)]
     pub roles: Vec<RoleName>,
 }
 
