@@ -16,9 +16,10 @@ use tessera_core::Password;
 fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5.0);
-    let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-    });
+    let threads: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
     let hasher = Arc::new(PasswordHasher::recommended());
     let password = Password::for_login("correct horse battery").expect("a short password");
     let stored = Arc::new(hasher.hash(&password));

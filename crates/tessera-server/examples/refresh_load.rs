@@ -20,7 +20,11 @@ async fn main() {
     let workers: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
     let pids: Vec<u32> = args
         .next()
-        .map(|list| list.split(',').filter_map(|p| p.trim().parse().ok()).collect())
+        .map(|list| {
+            list.split(',')
+                .filter_map(|p| p.trim().parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     let client = reqwest::Client::new();
     let url = format!("{base}/v1/token");
