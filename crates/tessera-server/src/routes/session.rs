@@ -140,7 +140,7 @@ pub async fn current(
 /// `GET /v1/session`, serialised straight from its parts: every session check pays for this
 /// body, and a `serde_json::Value` tree in between cost an allocation per key and value.
 #[derive(Serialize)]
-pub struct CurrentBody<'a> {
+struct CurrentBody<'a> {
     session: SessionView,
     user: CurrentUser<'a>,
     scope: Option<&'a Scope>,
