@@ -5,7 +5,7 @@
 #
 # Needs wrk (Debian: apt-get install wrk). Builds release binaries, starts a Tessera server on
 # a throw-away SQLite file and the bare axum example, and runs wrk against:
-#   baseline          GET /            on bare axum
+#   baseline          GET /me          on bare axum ({"ok":true})
 #   session_cookie    GET /v1/session  with a session cookie
 #   check_cookie      GET /v1/check    with a session cookie
 #   check_jwt         GET /v1/check    with an access token (when the token grant exists)
@@ -63,7 +63,7 @@ run() {
 }
 
 echo "date: $(date -u +%FT%TZ)  cpus: $(nproc)  duration: ${DURATION}s  connections: $CONNECTIONS"
-run baseline "http://127.0.0.1:$BASELINE_PORT/"
+run baseline "http://127.0.0.1:$BASELINE_PORT/me"
 run session_cookie -H "Cookie: $cookie" "$base/v1/session"
 run check_cookie -H "Cookie: $cookie" "$base/v1/check"
 if [ -n "$access" ]; then

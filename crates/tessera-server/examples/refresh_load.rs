@@ -1,8 +1,10 @@
 //! Refresh grants per second against a running server: `workers` clients, each with its own
 //! token session, rotate their refresh tokens back to back for `seconds`.
 //!
-//! `cargo run --release --example refresh_load -- http://127.0.0.1:18080 10 16`
-//! (the account `load@example.com` / `correct horse battery` must exist).
+//! `cargo run --release --example refresh_load -- http://127.0.0.1:18080 10 16 [pids]`
+//! (the account `load@example.com` / `correct horse battery` must exist). `pids`, a
+//! comma-separated list of process ids (the server's, and a database's), adds the CPU seconds
+//! those processes used during the timed phase only (utime + stime from `/proc`; Linux).
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,14 @@ async fn main() {
         .unwrap_or_else(|| "http://127.0.0.1:18080".into());
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
     let workers: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
+    let pids: Vec<u32> = args
+        .next()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|p| p.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
     let client = reqwest::Client::new();
     let url = format!("{base}/v1/token");
 
@@ -42,6 +52,7 @@ async fn main() {
         );
     }
 
+    let cpu_before = cpu_seconds(&pids);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for mut token in tokens {
@@ -75,13 +86,35 @@ async fn main() {
     for t in tasks {
         all.extend(t.await.expect("worker"));
     }
+    let cpu = cpu_seconds(&pids) - cpu_before;
     all.sort();
     let pick = |per_mille: usize| all[(all.len() - 1) * per_mille / 1000].as_secs_f64() * 1000.0;
     println!(
-        "refresh_grant    {:>10} req/s   p50 {:.2}ms  p99 {:.2}ms   ({} refreshes, {workers} workers, {seconds}s)",
+        "refresh_grant    {:>10} req/s   p50 {:.2}ms  p99 {:.2}ms   cpu {cpu:.2}s   ({} refreshes, {workers} workers, {seconds}s)",
         all.len() / usize::try_from(seconds).unwrap_or(usize::MAX).max(1),
         pick(500),
         pick(990),
         all.len()
     );
+}
+
+/// utime + stime of `pids` in seconds, from `/proc/<pid>/stat` (clock ticks of 1/100 s, the
+/// Linux default); processes that are gone count as zero.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the parenthesised command name, which may itself contain spaces.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .sum();
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = ticks as f64 / TICKS_PER_SECOND;
+    seconds
 }

@@ -25,7 +25,8 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use tessera_core::{CustomClaims, Roles, Scope, SessionId, UserId};
 
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
@@ -103,24 +104,37 @@ impl Required {
     }
 }
 
+/// The body of an allowed check, serialised straight from the principal: no intermediate
+/// `serde_json::Value` tree (every check pays for this).
+#[derive(Serialize)]
+struct AllowedBody<'a> {
+    user_id: UserId,
+    session_id: SessionId,
+    method: &'static str,
+    expires_at: String,
+    roles: &'a Roles,
+    scope: Option<&'a Scope>,
+    claims: &'a CustomClaims,
+    amr: Vec<&'static str>,
+    aal: u8,
+}
+
 fn allowed(p: &Arc<Principal>) -> Response {
-    let scope = p.scope.as_ref().map(ToString::to_string);
-    let body = Json(json!({
-        "user_id": p.user_id.to_string(),
-        "session_id": p.session_id.to_string(),
-        "method": p.method.as_str(),
-        "expires_at": rfc3339(p.expires_at),
-        "roles": p.roles,
-        "scope": scope,
-        "claims": p.claims,
-        "amr": p.amr.claim(),
-        "aal": p.amr.aal(),
-    }));
+    let body = Json(AllowedBody {
+        user_id: p.user_id,
+        session_id: p.session_id,
+        method: p.method.as_str(),
+        expires_at: rfc3339(p.expires_at),
+        roles: &p.roles,
+        scope: p.scope.as_ref(),
+        claims: &p.claims,
+        amr: p.amr.claim(),
+        aal: p.amr.aal(),
+    });
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    let value = |s: String| HeaderValue::from_str(&s).expect("ids are ASCII");
-    headers.insert("x-auth-user", value(p.user_id.to_string()));
-    headers.insert("x-auth-session", value(p.session_id.to_string()));
+    headers.insert("x-auth-user", uuid_header(p.user_id.0));
+    headers.insert("x-auth-session", uuid_header(p.session_id.0));
     headers.insert("x-auth-method", HeaderValue::from_static(p.method.as_str()));
     // Always present, empty when the credential carries no email (an access token), so a
     // proxy that copies it overrides a client's copy. Internationalised addresses travel as raw
@@ -136,10 +150,17 @@ fn allowed(p: &Arc<Principal>) -> Response {
     let roles = p.roles.as_slice().join(",");
     let listed = |text: &str| HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""));
     headers.insert("x-auth-roles", listed(&roles));
+    let scope = p.scope.as_ref().map(ToString::to_string);
     headers.insert("x-auth-scope", listed(scope.as_deref().unwrap_or("")));
     headers.insert("x-auth-aal", HeaderValue::from(u16::from(p.amr.aal())));
     headers.insert("x-auth-amr", listed(&p.amr.claim().join(",")));
     response
+}
+
+/// A UUID as header text, formatted on the stack.
+fn uuid_header(id: uuid::Uuid) -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).expect("a UUID is ASCII")
 }
 
 fn denied(state: &AppState, parts: &Parts, mode: Mode, bearer: bool) -> Response {

@@ -4,10 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_core::session::SessionLifetimes;
-use tessera_core::{SecretToken, Session, SessionId, SessionKind};
+use tessera_core::{
+    CustomClaims, Roles, Scope, SecretToken, Session, SessionId, SessionKind, UserId,
+};
 
 use crate::auth::Authenticated;
 use crate::cookies;
@@ -168,7 +170,7 @@ pub(crate) fn successor_cookies(state: &AppState, successor: &Successor) -> Vec<
 pub async fn current(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     let session = match &p.session {
         Some(s) => s.clone(),
         None => sessions::find_own(&state, p.user_id, p.session_id)
@@ -186,14 +188,36 @@ pub async fn current(
     };
     // Roles, claims and scope as this credential carries them: read with the session for a
     // session secret, as issued for an access token.
-    Ok(Json(json!({
-        "session": SessionView::new(&session, Some(p.session_id)),
-        "user": {
-            "id": p.user_id.to_string(), "email": email, "roles": p.roles, "claims": p.claims,
+    Ok(Json(CurrentBody {
+        session: SessionView::new(&session, Some(p.session_id)),
+        user: CurrentUser {
+            id: p.user_id,
+            email,
+            roles: &p.roles,
+            claims: &p.claims,
         },
-        "scope": p.scope.as_ref().map(ToString::to_string),
-        "csrf_token": csrf::token_for(&state.secrets.csrf, p.session_id),
-    })))
+        scope: p.scope.as_ref(),
+        csrf_token: csrf::token_for(&state.secrets.csrf, p.session_id),
+    })
+    .into_response())
+}
+
+/// `GET /v1/session`, serialised straight from its parts: every session check pays for this
+/// body, and a `serde_json::Value` tree in between cost an allocation per key and value.
+#[derive(Serialize)]
+struct CurrentBody<'a> {
+    session: SessionView,
+    user: CurrentUser<'a>,
+    scope: Option<&'a Scope>,
+    csrf_token: String,
+}
+
+#[derive(Serialize)]
+struct CurrentUser<'a> {
+    id: UserId,
+    email: String,
+    roles: &'a Roles,
+    claims: &'a CustomClaims,
 }
 
 /// Sign out: the session is revoked and its cookie cleared.

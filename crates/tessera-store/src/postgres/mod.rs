@@ -31,6 +31,7 @@ impl Dialect for PostgresDialect {
     const BYTEWISE: &'static str = "COLLATE \"C\"";
     // JSON rather than JSONB keeps the text as written (see the migration).
     const JSON: &'static str = "json";
+    const ONE_WRITER: bool = false;
 
     fn conn(pool: &PgPool) -> Conn<'_> {
         Conn::Postgres(pool)

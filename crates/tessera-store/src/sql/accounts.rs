@@ -89,6 +89,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         .bind(millis(at))
         .bind(id.0);
         self.count_write();
+        let _gate = self.write_gate().await;
         let changed = self
             .conn()
             .execute(&stmt)
@@ -253,8 +254,10 @@ impl<D: Dialect> AuditLog for SqlStore<D> {
             .bind(&event.user_agent)
             .bind(detail.as_str());
         // RETURNING rather than SQLite's last_insert_rowid: one statement text for both.
-        self.count_write();
-        self.find_one(stmt, |row| row.get("id")).await
+        self.write_returning(stmt, |row| row.get("id"))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::unavailable(sqlx::Error::RowNotFound))
     }
 
     async fn list_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {

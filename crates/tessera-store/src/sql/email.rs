@@ -140,8 +140,7 @@ impl<D: Dialect> MailOutbox for SqlStore<D> {
             .bind(millis(now))
             .bind(millis(lease_until))
             .bind(i64::from(limit));
-        self.count_write();
-        let mut claimed = self.find_all(stmt, rows::outbox_mail).await?;
+        let mut claimed = self.write_returning(stmt, rows::outbox_mail).await?;
         claimed.sort_by_key(|m| (m.next_attempt_at, m.id));
         Ok(claimed)
     }

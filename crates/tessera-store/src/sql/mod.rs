@@ -22,10 +22,12 @@ mod rows;
 mod sessions;
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_core::store::StoreResult;
 use tessera_core::StoreError;
+use tokio::sync::{Mutex, MutexGuard};
 
 pub(crate) use driver::{Conn, Row, Stmt, Tx};
 
@@ -40,6 +42,10 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
     const BYTEWISE: &'static str;
     /// The SQL type `audit_events.detail` is stored as; the JSON text is cast to it on insert.
     const JSON: &'static str;
+    /// Whether the database admits one writer at a time (SQLite). Then this process queues its
+    /// own writers in order (see [`SqlStore::write_gate`]) instead of letting them poll the
+    /// database lock.
+    const ONE_WRITER: bool;
 
     fn conn(pool: &Self::Pool) -> Conn<'_>;
 }
@@ -49,6 +55,34 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
 pub struct SqlStore<D: Dialect> {
     pool: D::Pool,
     writes: AtomicU64,
+    /// Held by every write of this process when the database has a single writer lock.
+    writers: Mutex<()>,
+}
+
+/// A write transaction, holding the store's write gate (if any) until it commits or drops.
+pub(crate) struct WriteTx<'s> {
+    tx: Tx,
+    _gate: Option<MutexGuard<'s, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = Tx;
+
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
 }
 
 impl<D: Dialect> SqlStore<D> {
@@ -56,6 +90,7 @@ impl<D: Dialect> SqlStore<D> {
         Self {
             pool,
             writes: AtomicU64::new(0),
+            writers: Mutex::new(()),
         }
     }
 
@@ -82,16 +117,33 @@ impl<D: Dialect> SqlStore<D> {
         self.writes.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn begin_write(&self) -> StoreResult<Tx> {
-        self.conn()
+    /// On SQLite, a turn at writing: writers of this process wait here in arrival order (tokio's
+    /// mutex is fair) rather than at the database lock, where SQLite's busy handler makes a
+    /// waiter sleep and retry with growing pauses (up to 100 ms each), so under contention some
+    /// writers waited many pauses while the lock sat free. Other processes writing the same file
+    /// (the CLI) still meet the busy timeout. On Postgres, `None`: rows lock, not the database.
+    async fn write_gate(&self) -> Option<MutexGuard<'_, ()>> {
+        if D::ONE_WRITER {
+            Some(self.writers.lock().await)
+        } else {
+            None
+        }
+    }
+
+    async fn begin_write(&self) -> StoreResult<WriteTx<'_>> {
+        let gate = self.write_gate().await;
+        let tx = self
+            .conn()
             .begin_write()
             .await
-            .map_err(StoreError::unavailable)
+            .map_err(StoreError::unavailable)?;
+        Ok(WriteTx { tx, _gate: gate })
     }
 
     /// Runs one counted write and reports how many rows it changed.
     async fn update(&self, stmt: Stmt<'_>) -> StoreResult<u64> {
         self.count_write();
+        let _gate = self.write_gate().await;
         self.conn()
             .execute(&stmt)
             .await
@@ -105,8 +157,20 @@ impl<D: Dialect> SqlStore<D> {
         on_error: fn(sqlx::Error) -> StoreError,
     ) -> StoreResult<()> {
         self.count_write();
+        let _gate = self.write_gate().await;
         self.conn().execute(&stmt).await.map_err(on_error)?;
         Ok(())
+    }
+
+    /// Runs one counted write that also returns rows (`… RETURNING`), decoded.
+    async fn write_returning<T>(
+        &self,
+        stmt: Stmt<'_>,
+        decode: fn(&Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.count_write();
+        let _gate = self.write_gate().await;
+        self.find_all(stmt, decode).await
     }
 
     /// The row `stmt` selects, if any, decoded.

@@ -141,8 +141,7 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         .bind(millis(at))
         .bind(user.0)
         .bind(keep.map(|k| k.0));
-        self.count_write();
-        let mut ids = self.find_all(stmt, rows::session_id).await?;
+        let mut ids = self.write_returning(stmt, rows::session_id).await?;
         ids.sort_unstable();
         Ok(ids)
     }

@@ -40,6 +40,7 @@ impl Dialect for SqliteDialect {
     // BINARY is SQLite's default collation; named so the query reads the same as on Postgres.
     const BYTEWISE: &'static str = "COLLATE BINARY";
     const JSON: &'static str = "TEXT";
+    const ONE_WRITER: bool = true;
 
     fn conn(pool: &SqlitePool) -> Conn<'_> {
         Conn::Sqlite(pool)
