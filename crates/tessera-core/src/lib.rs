@@ -12,6 +12,7 @@ pub mod error;
 pub mod factor;
 pub mod mail;
 pub mod model;
+pub mod passkey;
 pub mod password;
 pub mod secret;
 pub mod session;
@@ -24,6 +25,7 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use credential::Presented;
 pub use error::{StoreError, ValidationError};
 pub use factor::{Amr, AuthnMethod, Factor, FactorKind, MfaChallenge};
+pub use passkey::{Ceremony, CeremonyKind, PasskeyRecord};
 pub use mail::{EmailToken, EmailTokenPurpose, MailKind, OutboxMail};
 pub use model::{
     AuditEvent, Client, KeyState, NewAuditEvent, RefreshToken, Session, SessionKind,

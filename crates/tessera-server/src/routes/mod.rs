@@ -6,6 +6,7 @@ pub mod check;
 pub mod email;
 pub mod factors;
 pub mod ops;
+pub mod passkeys;
 pub mod pages;
 mod qr;
 pub mod revocations;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin_authz::remove_role))
         .routes(routes!(admin_authz::get_claims, admin_authz::set_claims))
         .merge(OpenApiRouter::from(factors::router()))
+        .merge(OpenApiRouter::from(passkeys::router()))
         .routes(routes!(admin::events))
         .routes(routes!(admin::create_client, admin::list_clients))
         .routes(routes!(admin::delete_client))

@@ -17,6 +17,7 @@ mod email_pages;
 mod errors;
 mod factor_pages;
 mod factors;
+mod passkeys;
 mod forward_auth;
 mod openapi;
 mod ops;
