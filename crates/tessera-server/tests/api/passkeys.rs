@@ -14,6 +14,7 @@ use webauthn_rs_proto::{
 };
 
 use crate::helpers::{spawn_app, Auth, Backend, TestApp, PASSWORD};
+use crate::on_every_backend;
 
 /// The default `webauthn.origins`: `server.public_url`'s default.
 pub const ORIGIN: &str = "http://localhost:8080";

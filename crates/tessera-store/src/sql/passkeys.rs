@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tessera_core::passkey::{Ceremony, PasskeyRecord};
 use tessera_core::store::{PasskeyStore, StoreResult};
-use tessera_core::{StoreError, UserId};
+use tessera_core::UserId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
