@@ -13,7 +13,7 @@ use webauthn_rs_proto::{
     AllowCredentials, CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse,
 };
 
-use crate::helpers::{spawn_app, Auth, Backend, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, Auth, Backend, TestApp, PASSWORD};
 use crate::on_every_backend;
 
 /// The default `webauthn.origins`: `server.public_url`'s default.
@@ -77,7 +77,6 @@ pub fn discoverable_assertion(
     assertion
 }
 
-/// The credential id of the newest passkey `device` made, read from its last registration.
 async fn start_login(app: &TestApp) -> Value {
     let r = app.raw(Method::POST, "/v1/session/passkey/options").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -186,7 +185,9 @@ async fn sign_in_with_the_passkey_alone(backend: Backend) {
 
     // The same ceremony again (a replayed challenge): refused.
     let replay = finish_login(&app, &ceremony, &assertion).await;
-    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = replay.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
 }
 
 async fn passkey_as_second_factor(backend: Backend) {
@@ -239,14 +240,14 @@ async fn refusals(backend: Backend) {
         "http://localhost:9999",
     );
     let r = finish_login(&app, &ceremony, &phished).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // An expired ceremony.
     let ceremony = start_login(&app).await;
     let late = discoverable_assertion(&mut device, &ceremony["options"], &cred_id, &user_id, ORIGIN);
     app.clock.advance(Duration::minutes(6));
     let r = finish_login(&app, &ceremony, &late).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // Another user's handle on this credential: the key is not on file for that user.
     let other = app.create_user("victim@example.com").await;
@@ -259,11 +260,11 @@ async fn refusals(backend: Backend) {
         ORIGIN,
     );
     let r = finish_login(&app, &ceremony, &swapped).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // Another user's passkey for the second step of this user's login.
     let mut theirs = authenticator();
-    user_with_passkey(&app, "mallory@example.com", &mut theirs).await;
+    let (_, _, mallory_cred) = user_with_passkey(&app, "mallory@example.com", &mut theirs).await;
     let first: Value = app
         .login_via("body", "refuse@example.com", PASSWORD)
         .json()
@@ -276,26 +277,23 @@ async fn refusals(backend: Backend) {
         .await;
     let mut options: RequestChallengeResponse =
         serde_json::from_value(started["options"].clone()).unwrap();
-    // Mallory's authenticator answers with her own credential.
-    let mallory_cred = app
-        .raw(Method::POST, "/v1/session/passkey/options")
-        .json()
+    // Mallory's authenticator answers this user's challenge with her own credential.
+    options.public_key.allow_credentials = vec![AllowCredentials {
+        type_: "public-key".into(),
+        id: serde_json::from_value(mallory_cred).unwrap(),
+        transports: None,
+    }];
+    let foreign = theirs.do_authentication(origin(ORIGIN), options).unwrap();
+    let r = app
+        .complete_mfa(&json!({
+            "mfa_token": mfa_token,
+            "passkey": { "ceremony_id": started["ceremony_id"], "credential": foreign },
+            "transport": "body",
+        }))
         .await;
-    let _ = mallory_cred;
-    options.public_key.allow_credentials.clear();
-    let foreign = theirs.do_authentication(origin(ORIGIN), options);
-    if let Ok(assertion) = foreign {
-        let r = app
-            .complete_mfa(&json!({
-                "mfa_token": mfa_token,
-                "passkey": { "ceremony_id": started["ceremony_id"], "credential": assertion },
-                "transport": "body",
-            }))
-            .await;
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    }
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    // Wrong rp id: a relying party configured for another domain never accepts these.
+    // Malformed input gets a JSON error, not a panic.
     let garbage = app
         .raw(Method::POST, "/v1/session/passkey")
         .json_body(&json!({ "ceremony_id": "not-a-uuid", "credential": {} }))
@@ -305,9 +303,40 @@ async fn refusals(backend: Backend) {
     assert!(body["error"].is_string(), "{body}");
 }
 
+/// An assertion made for another relying-party id (from an allowed origin) is refused: the
+/// authenticator data's rp id hash is not that of `webauthn.rp_id`.
+async fn wrong_rp_id_is_refused(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        "[webauthn]\nrp_id = \"localhost\"\norigins = [\"http://localhost:8080\", \"https://sub.localhost\"]",
+    )
+    .await;
+    let mut device = authenticator();
+    let (_, user_id, cred_id) = user_with_passkey(&app, "rpid@example.com", &mut device).await;
+    let ceremony = start_login(&app).await;
+    let mut options = ceremony["options"].clone();
+    options["publicKey"]["rpId"] = json!("sub.localhost");
+    let assertion =
+        discoverable_assertion(&mut device, &options, &cred_id, &user_id, "https://sub.localhost");
+    let r = finish_login(&app, &ceremony, &assertion).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The control: the same origin with the configured rp id signs in.
+    let ceremony = start_login(&app).await;
+    let assertion = discoverable_assertion(
+        &mut device,
+        &ceremony["options"],
+        &cred_id,
+        &user_id,
+        "https://sub.localhost",
+    );
+    let r = finish_login(&app, &ceremony, &assertion).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 on_every_backend!(
     register_list_rename_delete,
     sign_in_with_the_passkey_alone,
     passkey_as_second_factor,
     refusals,
+    wrong_rp_id_is_refused,
 );

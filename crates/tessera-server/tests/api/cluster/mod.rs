@@ -408,5 +408,5 @@ async fn passkey_ceremony_started_on_a_finishes_on_b() {
     let r = finish_login(b, &ceremony, &assertion).await;
     assert_eq!(r.status(), StatusCode::OK);
     let again = finish_login(a, &ceremony, &assertion).await;
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
 }
