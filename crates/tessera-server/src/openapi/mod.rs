@@ -9,6 +9,7 @@
 //! itself).
 
 pub mod responses;
+pub mod passkeys;
 pub mod schemas;
 
 use axum::http::{header, HeaderValue};
@@ -38,6 +39,7 @@ use crate::cookies::CookieNames;
     tags(
         (name = "accounts", description = "Sign-up, password and address changes, e-mail links"),
         (name = "sessions", description = "Session-based authentication"),
+        (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless sign-in, second factor"),
         (name = "tokens", description = "OAuth-style tokens (RFC 6749, 7009, 7662)"),
         (name = "check", description = "One check for every credential, for reverse proxies"),
         (name = "admin", description = "Administration: `Authorization: Bearer <admin.api_key>`"),

@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin_authz::remove_role))
         .routes(routes!(admin_authz::get_claims, admin_authz::set_claims))
         .merge(OpenApiRouter::from(factors::router()))
-        .merge(OpenApiRouter::from(passkeys::router()))
+        .merge(passkeys::router())
         .routes(routes!(admin::events))
         .routes(routes!(admin::create_client, admin::list_clients))
         .routes(routes!(admin::delete_client))

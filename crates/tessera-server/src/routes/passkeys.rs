@@ -9,8 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_engine::factors::passkeys::{self, PasskeyInfo, Started};
@@ -21,21 +22,23 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 use crate::auth::Authenticated;
 use crate::csrf;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::passkeys as schemas;
+use crate::openapi::responses;
 use crate::extract::{Caller, Input};
 use crate::routes::session::{login_response, session_login_error, Transport};
 use crate::routes::views::rfc3339;
 use crate::state::AppState;
 
-/// The passkey routes. Like the other second-factor routes, not yet in the OpenAPI document.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/passkeys", get(list).post(finish_registration))
-        .route("/v1/passkeys/options", post(start_registration))
-        .route("/v1/passkeys/{id}", patch(rename).delete(remove))
-        .route("/v1/session/passkey/options", post(start_login))
-        .route("/v1/session/passkey", post(finish_login))
-        .route("/v1/session/mfa/passkey/options", post(second_step_options))
-        .route("/v1/session/step-up/passkey/options", post(step_up_options))
+/// The passkey routes, each with its OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, finish_registration))
+        .routes(routes!(start_registration))
+        .routes(routes!(rename, remove))
+        .routes(routes!(start_login))
+        .routes(routes!(finish_login))
+        .routes(routes!(second_step_options))
+        .routes(routes!(step_up_options))
 }
 
 /// A passkey answering a second-factor ceremony, as `POST /v1/session/mfa` and
@@ -73,6 +76,12 @@ fn passkey_id(id: &str) -> ApiResult<Uuid> {
     id.parse().map_err(|_| ApiError::NotFound)
 }
 
+#[utoipa::path(get, path = "/v1/passkeys", operation_id = "list_passkeys", tag = "passkeys",
+    security(("bearer" = []), ("session_cookie" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's passkeys, oldest first", body = schemas::PasskeyList),
+        responses::UserErrors,
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
@@ -83,6 +92,14 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/passkeys/options", operation_id = "start_passkey_registration", tag = "passkeys",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "Options for `navigator.credentials.create()`", body = schemas::CeremonyStarted),
+        (status = 403, description = "`step_up_required`: the account has a second factor and this session has not proven one recently; or a CSRF refusal", body = crate::openapi::schemas::Error),
+        (status = 409, description = "Passkeys are off (no relying party configured), or the user has the most passkeys allowed", body = crate::openapi::schemas::Error),
+        responses::UserErrors,
+    ))]
 pub async fn start_registration(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
@@ -102,6 +119,16 @@ fn default_name() -> String {
     "Passkey".into()
 }
 
+#[utoipa::path(post, path = "/v1/passkeys", operation_id = "register_passkey", tag = "passkeys",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    request_body = schemas::RegisterPasskey,
+    responses(
+        (status = 201, description = "Registered", body = schemas::Passkey),
+        responses::BodyErrors,
+        (status = 401, description = "No valid credential; or `invalid_grant`: an unknown, spent, expired or foreign ceremony, or a credential that does not verify (origin, rp id, challenge)", body = crate::openapi::schemas::Error),
+        (status = 409, description = "The credential is registered already, or passkeys are off", body = crate::openapi::schemas::Error),
+        responses::UserErrors,
+    ))]
 pub async fn finish_registration(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +152,16 @@ pub struct Rename {
     name: String,
 }
 
+#[utoipa::path(patch, path = "/v1/passkeys/{id}", operation_id = "rename_passkey", tag = "passkeys",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    params(("id" = String, Path, description = "The passkey's id")),
+    request_body = schemas::RenamePasskey,
+    responses(
+        (status = 204, description = "Renamed"),
+        responses::BodyErrors,
+        responses::NotFound,
+        responses::UserErrors,
+    ))]
 pub async fn rename(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
@@ -135,6 +172,15 @@ pub async fn rename(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/v1/passkeys/{id}", operation_id = "delete_passkey", tag = "passkeys",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    params(("id" = String, Path, description = "The passkey's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`step_up_required`, or a CSRF refusal", body = crate::openapi::schemas::Error),
+        responses::NotFound,
+        responses::UserErrors,
+    ))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,6 +191,12 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/session/passkey/options", operation_id = "start_passkey_login", tag = "passkeys",
+    responses(
+        (status = 200, description = "Options for `navigator.credentials.get()` (discoverable credential, `mediation: conditional`)", body = schemas::CeremonyStarted),
+        (status = 409, description = "Passkeys are off", body = crate::openapi::schemas::Error),
+        responses::Unavailable,
+    ))]
 pub async fn start_login(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(started(&passkeys::start_login(&state).await?))
 }
@@ -159,6 +211,18 @@ pub struct FinishLogin {
 
 /// `POST /v1/session/passkey`: a sign-in with a passkey alone. Answers what a password login
 /// answers.
+#[utoipa::path(post, path = "/v1/session/passkey", operation_id = "passkey_login", tag = "passkeys",
+    request_body = schemas::PasskeyLogin,
+    responses(
+        (status = 200, description = "Signed in, as `POST /v1/session` answers", body = crate::openapi::schemas::LoginResponse,
+            headers(("Set-Cookie" = String, description = "The session cookie (transport `cookie`)"))),
+        responses::BodyErrors,
+        (status = 401, description = "`invalid_grant`: unknown, spent or expired ceremony, unknown credential or user, wrong origin or rp id, bad signature, locked account", body = crate::openapi::schemas::Error),
+        (status = 403, description = "Cookie transport from a foreign origin", body = crate::openapi::schemas::Error),
+        (status = 409, description = "Passkeys are off", body = crate::openapi::schemas::Error),
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn finish_login(
     State(state): State<AppState>,
     caller: Caller,
@@ -185,6 +249,16 @@ pub struct SecondStep {
     mfa_token: String,
 }
 
+#[utoipa::path(post, path = "/v1/session/mfa/passkey/options", operation_id = "start_passkey_second_step", tag = "passkeys",
+    request_body = schemas::PendingStep,
+    responses(
+        (status = 200, description = "Options for `navigator.credentials.get()`; answer with `POST /v1/session/mfa` and `passkey`", body = schemas::CeremonyStarted),
+        responses::BodyErrors,
+        (status = 401, description = "`invalid_grant`: unknown, spent or expired `mfa_token`", body = crate::openapi::schemas::Error),
+        (status = 409, description = "The user has no passkey, or passkeys are off", body = crate::openapi::schemas::Error),
+        responses::RateLimited,
+        responses::Unavailable,
+    ))]
 pub async fn second_step_options(
     State(state): State<AppState>,
     Input(body): Input<SecondStep>,
@@ -195,6 +269,13 @@ pub async fn second_step_options(
     Ok(started(&options))
 }
 
+#[utoipa::path(post, path = "/v1/session/step-up/passkey/options", operation_id = "start_passkey_step_up", tag = "passkeys",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("access_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "Options for `navigator.credentials.get()`; answer with `POST /v1/session/step-up` and `passkey`", body = schemas::CeremonyStarted),
+        (status = 409, description = "The user has no passkey, or passkeys are off", body = crate::openapi::schemas::Error),
+        responses::UserErrors,
+    ))]
 pub async fn step_up_options(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
