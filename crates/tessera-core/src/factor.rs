@@ -325,7 +325,11 @@ mod tests {
 
     #[test]
     fn factor_kinds_parse() {
-        for kind in [FactorKind::Totp, FactorKind::RecoveryCode, FactorKind::Passkey] {
+        for kind in [
+            FactorKind::Totp,
+            FactorKind::RecoveryCode,
+            FactorKind::Passkey,
+        ] {
             assert_eq!(kind.as_str().parse::<FactorKind>().unwrap(), kind);
         }
         assert!("sms".parse::<FactorKind>().is_err());

@@ -25,11 +25,11 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use credential::Presented;
 pub use error::{StoreError, ValidationError};
 pub use factor::{Amr, AuthnMethod, Factor, FactorKind, MfaChallenge};
-pub use passkey::{Ceremony, CeremonyKind, PasskeyRecord};
 pub use mail::{EmailToken, EmailTokenPurpose, MailKind, OutboxMail};
 pub use model::{
     AuditEvent, Client, KeyState, NewAuditEvent, RefreshToken, Session, SessionKind,
     SigningKeyRecord, User,
 };
+pub use passkey::{Ceremony, CeremonyKind, PasskeyRecord};
 pub use secret::{SecretToken, TokenHash, TokenKind};
 pub use types::{ClientId, Email, Password, SessionId, UserId};

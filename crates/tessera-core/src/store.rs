@@ -10,12 +10,12 @@ use time::OffsetDateTime;
 use crate::authz::{CustomClaims, Roles};
 use crate::error::StoreError;
 use crate::factor::{Amr, Factor, FactorKind, MfaChallenge};
-use crate::passkey::{Ceremony, PasskeyRecord};
 use crate::mail::{EmailToken, EmailTokenPurpose, OutboxMail};
 use crate::model::{
     AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, RefreshToken, Session,
     SigningKeyRecord, SpendOutcome, User,
 };
+use crate::passkey::{Ceremony, PasskeyRecord};
 use crate::secret::TokenHash;
 use crate::types::{ClientId, Email, SessionId, UserId};
 

@@ -144,7 +144,9 @@ async fn pending(engine: &Engine, presented: &str) -> EngineResult<MfaChallenge>
         return Err(EngineError::InvalidGrant);
     };
     // The store found it by this hash; comparing again keeps the guarantee constant-time.
-    if challenge.token_hash != secret.hash() || challenge.used_at.is_some() || now >= challenge.expires_at
+    if challenge.token_hash != secret.hash()
+        || challenge.used_at.is_some()
+        || now >= challenge.expires_at
     {
         return Err(EngineError::InvalidGrant);
     }

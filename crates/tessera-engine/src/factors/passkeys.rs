@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use url::Url;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    AuthenticationResult, CreationChallengeResponse, DiscoverableAuthentication,
-    DiscoverableKey, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    AuthenticationResult, CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey,
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
     RegisterPublicKeyCredential, RequestChallengeResponse,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
@@ -231,7 +231,9 @@ pub async fn finish_registration(
     record_on_session(
         engine,
         p,
-        Amr::default().with(AuthnMethod::Hwk).with(AuthnMethod::User),
+        Amr::default()
+            .with(AuthnMethod::Hwk)
+            .with(AuthnMethod::User),
     )
     .await?;
     engine

@@ -43,7 +43,9 @@ fn host_of(origin: &str) -> Option<String> {
 }
 
 fn is_ip(host: &str) -> bool {
-    host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok()
+    host.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
 }
 
 /// Whether `rp_id` is `host` or a suffix of it on a label boundary.
@@ -88,11 +90,17 @@ impl Config {
             }
         }
         if self.webauthn.ceremony_ttl.0 < time::Duration::SECOND {
-            return Err(invalid("webauthn.ceremony_ttl", "must be at least 1s".into()));
+            return Err(invalid(
+                "webauthn.ceremony_ttl",
+                "must be at least 1s".into(),
+            ));
         }
         let name = self.webauthn.rp_name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(invalid("webauthn.rp_name", "must be 1 to 100 characters".into()));
+            return Err(invalid(
+                "webauthn.rp_name",
+                "must be 1 to 100 characters".into(),
+            ));
         }
         let Some(rp_id) = self.webauthn_rp_id() else {
             return Ok(());

@@ -8,8 +8,8 @@
 //! routes that cannot be registered that way (`/v1/check` answers any method; the document
 //! itself).
 
-pub mod responses;
 pub mod passkeys;
+pub mod responses;
 pub mod schemas;
 
 use axum::http::{header, HeaderValue};
@@ -244,7 +244,7 @@ fn claim_names(doc: &mut Value) {
         responses::Unavailable,
     )
 )]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::unused_async)]
 async fn check_any() {}
 
 /// The check, with the proxy named by the path: `/v1/check/<mode>` (for Envoy,
@@ -269,7 +269,7 @@ async fn check_any() {}
         responses::Unavailable,
     )
 )]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::unused_async)]
 async fn check_mode() {}
 
 /// This document.
@@ -280,5 +280,5 @@ async fn check_mode() {}
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::unused_async)]
 async fn document() {}

@@ -9,8 +9,11 @@ use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{Components, ContentBuilder, Object, Ref, RefOr, Type};
 use utoipa::IntoResponses;
 
+/// `(name, type, description)` of a response header.
+type HeaderDoc = (&'static str, Type, &'static str);
+
 /// `(component name, status, description, response headers)` of every shared error response.
-const ERRORS: &[(&str, &str, &str, &[(&str, Type, &str)])] = &[
+const ERRORS: &[(&str, &str, &str, &[HeaderDoc])] = &[
     (
         "BadRequest",
         "400",

@@ -5,26 +5,26 @@
 //! browser's credential. The rules live in `tessera_engine::factors::passkeys`.
 
 use axum::extract::{Path, State};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_engine::factors::passkeys::{self, PasskeyInfo, Started};
 use tessera_engine::factors::{challenge, Proof};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::auth::Authenticated;
 use crate::csrf;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Input};
 use crate::openapi::passkeys as schemas;
 use crate::openapi::responses;
-use crate::extract::{Caller, Input};
 use crate::routes::session::{login_response, session_login_error, Transport};
 use crate::routes::views::rfc3339;
 use crate::state::AppState;

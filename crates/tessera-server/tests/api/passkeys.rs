@@ -83,7 +83,11 @@ async fn start_login(app: &TestApp) -> Value {
     r.json().await.unwrap()
 }
 
-pub async fn finish_login(app: &TestApp, ceremony: &Value, cred: &PublicKeyCredential) -> reqwest::Response {
+pub async fn finish_login(
+    app: &TestApp,
+    ceremony: &Value,
+    cred: &PublicKeyCredential,
+) -> reqwest::Response {
     app.raw(Method::POST, "/v1/session/passkey")
         .json_body(&json!({
             "ceremony_id": ceremony["ceremony_id"],
@@ -94,7 +98,11 @@ pub async fn finish_login(app: &TestApp, ceremony: &Value, cred: &PublicKeyCrede
 }
 
 /// Registers a passkey and returns (session token, user id, credential id as JSON).
-async fn user_with_passkey(app: &TestApp, email: &str, device: &mut Authenticator) -> (String, String, Value) {
+async fn user_with_passkey(
+    app: &TestApp,
+    email: &str,
+    device: &mut Authenticator,
+) -> (String, String, Value) {
     let user = app.create_user(email).await;
     let (token, _) = app.login_body(email).await;
     let started = app
@@ -112,7 +120,11 @@ async fn user_with_passkey(app: &TestApp, email: &str, device: &mut Authenticato
         .json_body(&json!({ "ceremony_id": started["ceremony_id"], "credential": credential }))
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    (token, user["id"].as_str().unwrap().to_owned(), credential_id)
+    (
+        token,
+        user["id"].as_str().unwrap().to_owned(),
+        credential_id,
+    )
 }
 
 async fn register_list_rename_delete(backend: Backend) {
@@ -169,14 +181,22 @@ async fn sign_in_with_the_passkey_alone(backend: Backend) {
     let (_, user_id, cred_id) = user_with_passkey(&app, "alone@example.com", &mut device).await;
     let ceremony = start_login(&app).await;
     assert_eq!(ceremony["options"]["mediation"], "conditional");
-    let assertion =
-        discoverable_assertion(&mut device, &ceremony["options"], &cred_id, &user_id, ORIGIN);
+    let assertion = discoverable_assertion(
+        &mut device,
+        &ceremony["options"],
+        &cred_id,
+        &user_id,
+        ORIGIN,
+    );
     let r = finish_login(&app, &ceremony, &assertion).await;
     assert_eq!(r.status(), StatusCode::OK);
     let login: Value = r.json().await.unwrap();
     let amr = login["session"]["amr"].as_array().unwrap().clone();
     assert!(amr.contains(&json!("user")), "{amr:?}");
-    assert!(amr.contains(&json!("hwk")) || amr.contains(&json!("swk")), "{amr:?}");
+    assert!(
+        amr.contains(&json!("hwk")) || amr.contains(&json!("swk")),
+        "{amr:?}"
+    );
     assert!(!amr.contains(&json!("pwd")), "{amr:?}");
     assert_eq!(login["session"]["aal"], 2);
     let token = login["session_token"].as_str().unwrap();
@@ -199,7 +219,10 @@ async fn passkey_as_second_factor(backend: Backend) {
     let first: Value = r.json().await.unwrap();
     let mfa_token = first["mfa_token"].as_str().unwrap();
     assert!(
-        first["methods"].as_array().unwrap().contains(&json!("passkey")),
+        first["methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("passkey")),
         "{first}"
     );
     let started = app
@@ -244,7 +267,13 @@ async fn refusals(backend: Backend) {
 
     // An expired ceremony.
     let ceremony = start_login(&app).await;
-    let late = discoverable_assertion(&mut device, &ceremony["options"], &cred_id, &user_id, ORIGIN);
+    let late = discoverable_assertion(
+        &mut device,
+        &ceremony["options"],
+        &cred_id,
+        &user_id,
+        ORIGIN,
+    );
     app.clock.advance(Duration::minutes(6));
     let r = finish_login(&app, &ceremony, &late).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -316,8 +345,13 @@ async fn wrong_rp_id_is_refused(backend: Backend) {
     let ceremony = start_login(&app).await;
     let mut options = ceremony["options"].clone();
     options["publicKey"]["rpId"] = json!("sub.localhost");
-    let assertion =
-        discoverable_assertion(&mut device, &options, &cred_id, &user_id, "https://sub.localhost");
+    let assertion = discoverable_assertion(
+        &mut device,
+        &options,
+        &cred_id,
+        &user_id,
+        "https://sub.localhost",
+    );
     let r = finish_login(&app, &ceremony, &assertion).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // The control: the same origin with the configured rp id signs in.
@@ -339,4 +373,33 @@ on_every_backend!(
     passkey_as_second_factor,
     refusals,
     wrong_rp_id_is_refused,
+    pages_serve_the_script_and_list_passkeys,
 );
+
+/// The pages' script is served from this server with a JavaScript type; the account page lists
+/// passkeys with rename and delete forms that work without it.
+async fn pages_serve_the_script_and_list_passkeys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.raw(Method::GET, "/passkeys.js").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(r.text().await.unwrap().contains("navigator.credentials"));
+
+    let mut device = authenticator();
+    app.create_user("page@example.com").await;
+    let (cookie, _, _) = app.login_cookie("page@example.com").await;
+    let (token, _) = app.login_body("page@example.com").await;
+    register(&app, Auth::Bearer(&token), &mut device).await;
+    let html = app
+        .raw(Method::GET, "/account")
+        .auth(Auth::Cookie(&cookie))
+        .text()
+        .await;
+    assert!(html.contains("<h2>Passkeys</h2>"), "{html}");
+    assert!(html.contains("Laptop"));
+    assert!(html.contains("/rename\"") && html.contains("/delete\""));
+    assert!(html.contains("id=\"passkey-add\""));
+}

@@ -33,7 +33,9 @@ pub async fn passkey_crud_is_per_owner(store: Arc<dyn Store>) {
     store.insert_passkey(&second).await.unwrap();
     // A credential id belongs to one passkey, whoever registers it again.
     assert_conflict(
-        store.insert_passkey(&passkey(&bob, b"cred-1", Duration::ZERO)).await,
+        store
+            .insert_passkey(&passkey(&bob, b"cred-1", Duration::ZERO))
+            .await,
         "a credential id registered twice",
     );
     assert_eq!(
@@ -42,8 +44,14 @@ pub async fn passkey_crud_is_per_owner(store: Arc<dyn Store>) {
     );
     assert!(store.passkeys_of_user(bob.id).await.unwrap().is_empty());
 
-    assert!(!store.rename_passkey(bob.id, first.id, "mine").await.unwrap());
-    assert!(store.rename_passkey(alice.id, first.id, "Work").await.unwrap());
+    assert!(!store
+        .rename_passkey(bob.id, first.id, "mine")
+        .await
+        .unwrap());
+    assert!(store
+        .rename_passkey(alice.id, first.id, "Work")
+        .await
+        .unwrap());
     assert!(store
         .record_passkey_use(first.id, b"{\"cred\":2}", at(Duration::MINUTE))
         .await
@@ -56,7 +64,10 @@ pub async fn passkey_crud_is_per_owner(store: Arc<dyn Store>) {
     assert!(!store.delete_passkey(bob.id, first.id).await.unwrap());
     assert!(store.delete_passkey(alice.id, first.id).await.unwrap());
     assert!(!store.delete_passkey(alice.id, first.id).await.unwrap());
-    assert_eq!(store.passkeys_of_user(alice.id).await.unwrap(), vec![second]);
+    assert_eq!(
+        store.passkeys_of_user(alice.id).await.unwrap(),
+        vec![second]
+    );
 }
 
 pub async fn ceremony_is_taken_once_and_swept(store: Arc<dyn Store>) {
@@ -79,10 +90,16 @@ pub async fn ceremony_is_taken_once_and_swept(store: Arc<dyn Store>) {
 
     // Two finishes racing: exactly one gets the state.
     let takes = join_all((0..4).map(|_| store.take_ceremony(register.id))).await;
-    let taken: Vec<_> = takes.into_iter().map(Result::unwrap).flatten().collect();
+    let taken: Vec<_> = takes.into_iter().filter_map(Result::unwrap).collect();
     assert_eq!(taken, vec![register]);
 
-    assert_eq!(store.sweep_ceremonies(at(Duration::minutes(2))).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .sweep_ceremonies(at(Duration::minutes(2)))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(store.take_ceremony(short.id).await.unwrap(), None);
     assert_eq!(store.take_ceremony(login.id).await.unwrap(), Some(login));
 }

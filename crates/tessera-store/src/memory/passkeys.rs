@@ -22,7 +22,9 @@ impl PasskeyStore for MemoryStore {
                 .values()
                 .any(|p| p.credential_id == passkey.credential_id)
         {
-            return Err(StoreError::Conflict("this credential is registered already"));
+            return Err(StoreError::Conflict(
+                "this credential is registered already",
+            ));
         }
         self.count_writes(1);
         state.passkeys.insert(passkey.id, passkey.clone());

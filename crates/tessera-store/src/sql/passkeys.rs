@@ -94,10 +94,11 @@ impl<D: Dialect> PasskeyStore for SqlStore<D> {
         credential: &[u8],
         at: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let stmt = Stmt::new("UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3")
-            .bind(credential)
-            .bind(millis(at))
-            .bind(id);
+        let stmt =
+            Stmt::new("UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3")
+                .bind(credential)
+                .bind(millis(at))
+                .bind(id);
         Ok(self.update(stmt).await? == 1)
     }
 
@@ -133,8 +134,8 @@ impl<D: Dialect> PasskeyStore for SqlStore<D> {
     }
 
     async fn sweep_ceremonies(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let stmt = Stmt::new("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
-            .bind(millis(before));
+        let stmt =
+            Stmt::new("DELETE FROM webauthn_ceremonies WHERE expires_at < $1").bind(millis(before));
         self.update(stmt).await
     }
 }
