@@ -101,6 +101,29 @@
     }
   }
 
+  // /login/mfa: the pending second step with a passkey instead of a code.
+  const stepButton = document.getElementById("passkey-second-step");
+  if (stepButton) {
+    stepButton.hidden = false;
+    const status = document.getElementById("passkey-status");
+    stepButton.addEventListener("click", async () => {
+      try {
+        const mfaToken = document.querySelector("input[name=mfa_token]").value;
+        const started = await post("/v1/session/mfa/passkey/options", { mfa_token: mfaToken });
+        const credential = await navigator.credentials.get(requestOptions(started.options));
+        await post("/v1/session/mfa", {
+          mfa_token: mfaToken,
+          passkey: { ceremony_id: started.ceremony_id, credential: credentialJSON(credential) },
+          transport: "cookie",
+        });
+        const next = document.querySelector("input[name=return_to]");
+        window.location.assign(next && next.value.startsWith("/") ? next.value : "/account");
+      } catch (e) {
+        say(status, e.message || "Verifying with a passkey failed.");
+      }
+    });
+  }
+
   // /account: "Add a passkey".
   const addButton = document.getElementById("passkey-add");
   if (addButton) {
