@@ -36,19 +36,48 @@ pub struct CeremonyStarted {
 #[schema(as = WebauthnObject)]
 pub struct Object {}
 
+/// The `PublicKeyCredential` of `navigator.credentials.create()`/`.get()` as JSON (binary
+/// fields base64url).
+#[derive(Debug, ToSchema)]
+pub struct Credential {
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
+    pub id: String,
+    #[schema(rename = "rawId", pattern = "^[A-Za-z0-9_-]+$")]
+    pub raw_id: String,
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub response: CredentialResponse,
+}
+
+/// `AuthenticatorAttestationResponse` (registration) or `AuthenticatorAssertionResponse`
+/// (sign-in) as JSON.
+#[derive(Debug, ToSchema)]
+pub struct CredentialResponse {
+    #[schema(rename = "clientDataJSON", pattern = "^[A-Za-z0-9_-]+$")]
+    pub client_data_json: String,
+    #[schema(rename = "attestationObject", pattern = "^[A-Za-z0-9_-]+$")]
+    pub attestation_object: Option<String>,
+    #[schema(rename = "authenticatorData", pattern = "^[A-Za-z0-9_-]+$")]
+    pub authenticator_data: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
+    pub signature: Option<String>,
+    #[schema(rename = "userHandle", pattern = "^[A-Za-z0-9_-]*$")]
+    pub user_handle: Option<String>,
+}
+
 #[derive(Debug, ToSchema)]
 pub struct RegisterPasskey {
     #[schema(format = "uuid")]
     pub ceremony_id: String,
-    /// 1 to 64 characters; default `Passkey`.
+    /// Default `Passkey`.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
-    /// The `PublicKeyCredential` from `navigator.credentials.create()`, as JSON.
-    pub credential: Object,
+    pub credential: Credential,
 }
 
 #[derive(Debug, ToSchema)]
 pub struct RenamePasskey {
-    /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
 }
 
@@ -56,8 +85,7 @@ pub struct RenamePasskey {
 pub struct PasskeyLogin {
     #[schema(format = "uuid")]
     pub ceremony_id: String,
-    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
-    pub credential: Object,
+    pub credential: Credential,
     pub transport: Option<Transport>,
 }
 
