@@ -25,6 +25,8 @@ pub enum FactorKind {
     Totp,
     /// One of the single-use codes handed out when a factor is confirmed.
     RecoveryCode,
+    /// A WebAuthn credential; a user may have several (see [`crate::passkey`]).
+    Passkey,
 }
 
 impl FactorKind {
@@ -32,14 +34,17 @@ impl FactorKind {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 
     /// What proving this factor adds to a session's `amr`. A recovery code is a one-time
-    /// password (RFC 8176 §2 `otp`) as much as a TOTP code is.
+    /// password (RFC 8176 §2 `otp`) as much as a TOTP code is. A passkey's method depends on
+    /// the credential (`hwk` or `swk`): the engine decides at each use.
     pub const fn method(self) -> AuthnMethod {
         match self {
             Self::Totp | Self::RecoveryCode => AuthnMethod::Otp,
+            Self::Passkey => AuthnMethod::Hwk,
         }
     }
 }
@@ -56,6 +61,7 @@ impl FromStr for FactorKind {
         match s {
             "totp" => Ok(Self::Totp),
             "recovery_code" => Ok(Self::RecoveryCode),
+            "passkey" => Ok(Self::Passkey),
             _ => Err(ValidationError::new("kind", "unknown factor kind")),
         }
     }
@@ -68,15 +74,24 @@ pub enum AuthnMethod {
     Pwd,
     /// A one-time password (`otp`): TOTP or a recovery code.
     Otp,
+    /// Proof of possession of a hardware-bound key (`hwk`): a device-bound passkey.
+    Hwk,
+    /// Proof of possession of a software-secured key (`swk`): a synced passkey.
+    Swk,
+    /// User presence and verification by the authenticator (`user`: PIN or biometric).
+    User,
 }
 
 impl AuthnMethod {
-    const ALL: [Self; 2] = [Self::Pwd, Self::Otp];
+    const ALL: [Self; 5] = [Self::Pwd, Self::Otp, Self::Hwk, Self::Swk, Self::User];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pwd => "pwd",
             Self::Otp => "otp",
+            Self::Hwk => "hwk",
+            Self::Swk => "swk",
+            Self::User => "user",
         }
     }
 
@@ -84,12 +99,20 @@ impl AuthnMethod {
         match self {
             Self::Pwd => 1,
             Self::Otp => 2,
+            Self::Hwk => 4,
+            Self::Swk => 8,
+            Self::User => 16,
         }
     }
 
-    /// Whether this method is a second factor (counts towards AAL2).
+    /// Whether this method is a second factor (counts towards AAL2 beside a password).
     const fn is_second_factor(self) -> bool {
-        matches!(self, Self::Otp)
+        matches!(self, Self::Otp | Self::Hwk | Self::Swk)
+    }
+
+    /// Whether this method is a cryptographic key (a passkey).
+    const fn is_key(self) -> bool {
+        matches!(self, Self::Hwk | Self::Swk)
     }
 }
 
@@ -108,6 +131,11 @@ impl Amr {
         Self(self.0 | method.bit())
     }
 
+    /// The methods of both.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
     pub const fn contains(self, method: AuthnMethod) -> bool {
         self.0 & method.bit() != 0
     }
@@ -118,10 +146,14 @@ impl Amr {
             .filter(move |m| self.contains(*m))
     }
 
-    /// The Authenticator Assurance Level (NIST SP 800-63B) the methods reach: 2 with a second
-    /// factor, 1 with a password alone, 0 with nothing.
+    /// The Authenticator Assurance Level (NIST SP 800-63B) the methods reach: 2 with a password
+    /// and a second factor, or with a passkey whose authenticator verified the user (a
+    /// multi-factor cryptographic authenticator); 1 with one factor; 0 with nothing.
     pub fn aal(self) -> u8 {
-        if self.methods().any(AuthnMethod::is_second_factor) && self.contains(AuthnMethod::Pwd) {
+        let second = self.methods().any(AuthnMethod::is_second_factor);
+        let verified_key =
+            self.methods().any(AuthnMethod::is_key) && self.contains(AuthnMethod::User);
+        if (second && self.contains(AuthnMethod::Pwd)) || verified_key {
             2
         } else {
             u8::from(self.0 != 0)
@@ -272,12 +304,32 @@ mod tests {
         let mfa = Amr::PASSWORD.with(AuthnMethod::Otp);
         assert_eq!(Amr::from_stored(&mfa.to_stored()), mfa);
         assert_eq!(Amr::from_names(mfa.claim()), mfa);
-        assert_eq!(Amr::from_names(["hwk", "pwd", ""]), Amr::PASSWORD);
+        assert_eq!(Amr::from_names(["pop", "pwd", ""]), Amr::PASSWORD);
+    }
+
+    #[test]
+    fn passkey_levels() {
+        let hwk = Amr::default().with(AuthnMethod::Hwk);
+        assert_eq!(hwk.aal(), 1, "no user verification: one factor");
+        let verified = hwk.with(AuthnMethod::User);
+        assert_eq!(verified.aal(), 2);
+        assert_eq!(verified.claim(), ["hwk", "user", "mfa"]);
+        let swk = Amr::default()
+            .with(AuthnMethod::Swk)
+            .with(AuthnMethod::User);
+        assert_eq!(swk.acr(), ACR_AAL2);
+        let second = Amr::PASSWORD.with(AuthnMethod::Hwk);
+        assert_eq!(second.claim(), ["pwd", "hwk", "mfa"]);
+        assert_eq!(Amr::from_stored(&verified.to_stored()), verified);
     }
 
     #[test]
     fn factor_kinds_parse() {
-        for kind in [FactorKind::Totp, FactorKind::RecoveryCode] {
+        for kind in [
+            FactorKind::Totp,
+            FactorKind::RecoveryCode,
+            FactorKind::Passkey,
+        ] {
             assert_eq!(kind.as_str().parse::<FactorKind>().unwrap(), kind);
         }
         assert!("sms".parse::<FactorKind>().is_err());

@@ -12,6 +12,7 @@ pub mod error;
 pub mod factor;
 pub mod mail;
 pub mod model;
+pub mod passkey;
 pub mod password;
 pub mod secret;
 pub mod session;
@@ -29,5 +30,6 @@ pub use model::{
     AuditEvent, Client, KeyState, NewAuditEvent, RefreshToken, Session, SessionKind,
     SigningKeyRecord, User,
 };
+pub use passkey::{Ceremony, CeremonyKind, PasskeyRecord};
 pub use secret::{SecretToken, TokenHash, TokenKind};
 pub use types::{ClientId, Email, Password, SessionId, UserId};

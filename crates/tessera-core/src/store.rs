@@ -15,6 +15,7 @@ use crate::model::{
     AuditEvent, AuditQuery, Client, KeyState, NewAuditEvent, RefreshToken, Session,
     SigningKeyRecord, SpendOutcome, User,
 };
+use crate::passkey::{Ceremony, PasskeyRecord};
 use crate::secret::TokenHash;
 use crate::types::{ClientId, Email, SessionId, UserId};
 
@@ -270,6 +271,33 @@ pub trait AuditLog: Send + Sync {
     async fn list_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// Passkeys and the pending WebAuthn ceremonies.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// [`StoreError::Conflict`] when the credential id is registered already (to anyone).
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()>;
+    /// Oldest first.
+    async fn passkeys_of_user(&self, user: UserId) -> StoreResult<Vec<PasskeyRecord>>;
+    /// False when `user` has no passkey `id`.
+    async fn rename_passkey(&self, user: UserId, id: uuid::Uuid, name: &str) -> StoreResult<bool>;
+    /// False when `user` has no passkey `id`.
+    async fn delete_passkey(&self, user: UserId, id: uuid::Uuid) -> StoreResult<bool>;
+    /// Stores the credential as updated by a sign-in (its counter) and when it was used.
+    async fn record_passkey_use(
+        &self,
+        id: uuid::Uuid,
+        credential: &[u8],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Removes and returns the ceremony: whoever takes it first owns it, so a ceremony finishes
+    /// once at most, even when two finishes race on two instances. Expired ones are returned
+    /// too (the caller checks), until swept.
+    async fn take_ceremony(&self, id: uuid::Uuid) -> StoreResult<Option<Ceremony>>;
+    /// Deletes the ceremonies that expired before `before`.
+    async fn sweep_ceremonies(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Everything a Tessera server needs from its storage.
 #[async_trait]
 pub trait Store:
@@ -282,6 +310,7 @@ pub trait Store:
     + EmailTokenStore
     + MailOutbox
     + FactorStore
+    + PasskeyStore
     + std::fmt::Debug
     + Send
     + Sync

@@ -67,6 +67,8 @@ pub enum StartError {
     Hashing(#[source] std::io::Error),
     #[error("cannot set up mail delivery: {0}")]
     Mail(#[source] crate::mail::MailSetupError),
+    #[error("invalid WebAuthn relying party: {0}")]
+    Webauthn(String),
 }
 
 /// What the engine runs on besides its settings; tests swap the clock and the hashing cost.
@@ -103,6 +105,8 @@ pub struct Engine {
     pub revocation_stream: RevocationHub,
     /// Templates and transport of the outbox sender; see [`crate::mail`].
     pub mailer: Mailer,
+    /// The WebAuthn relying party, when passkeys are on (`mfa.webauthn`).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl Engine {
@@ -146,6 +150,14 @@ impl Engine {
         });
         let hashing = HashPool::new(hasher, slots).map_err(StartError::Hashing)?;
         let mailer = Mailer::new(&settings.email).map_err(StartError::Mail)?;
+        let webauthn = settings
+            .mfa
+            .webauthn
+            .as_ref()
+            .map(crate::factors::passkeys::relying_party)
+            .transpose()
+            .map_err(StartError::Webauthn)?
+            .map(Arc::new);
         let revocation_stream = RevocationHub::new(
             settings.max_revocation_subscribers,
             crate::stream::published_kids(&tokens.verifier.ring()),
@@ -162,6 +174,7 @@ impl Engine {
             feed,
             revocation_stream,
             mailer,
+            webauthn,
         };
         Ok((engine, events))
     }

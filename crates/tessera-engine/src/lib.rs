@@ -42,4 +42,5 @@ pub use engine::{Dependencies, Engine, Health, ServerSecrets, StartError};
 pub use error::{EngineError, EngineResult};
 pub use settings::{
     AuthzSettings, EmailSettings, KeySettings, Limits, MfaSettings, Settings, VerificationMode,
+    WebauthnSettings,
 };

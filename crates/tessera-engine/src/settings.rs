@@ -56,6 +56,21 @@ pub struct MfaSettings {
     pub challenge_ttl: Duration,
     /// The issuer an authenticator app shows beside the account.
     pub issuer: String,
+    /// The WebAuthn relying party; `None`: passkeys are off.
+    pub webauthn: Option<WebauthnSettings>,
+}
+
+/// The WebAuthn relying party (`[webauthn]` in the configuration file).
+#[derive(Debug, Clone)]
+pub struct WebauthnSettings {
+    /// A registrable suffix of every origin's host (`example.com` for `https://auth.example.com`).
+    pub rp_id: String,
+    /// What authenticators show as the site's name.
+    pub rp_name: String,
+    /// The origins (`scheme://host[:port]`) a ceremony may come from.
+    pub origins: Vec<String>,
+    /// How long a started ceremony may be finished.
+    pub ceremony_ttl: Duration,
 }
 
 impl Default for MfaSettings {
@@ -64,6 +79,7 @@ impl Default for MfaSettings {
             step_up_window: Duration::minutes(10),
             challenge_ttl: Duration::minutes(5),
             issuer: "Tessera".into(),
+            webauthn: None,
         }
     }
 }

@@ -76,6 +76,9 @@ async fn sweep_loop(engine: Arc<Engine>, stop: CancellationToken) {
         if let Err(err) = engine.store.sweep_mfa_challenges(now).await {
             tracing::warn!(error = %err, "pending second-step sweep failed");
         }
+        if let Err(err) = engine.store.sweep_ceremonies(now).await {
+            tracing::warn!(error = %err, "WebAuthn ceremony sweep failed");
+        }
     }
 }
 

@@ -19,9 +19,11 @@ use time::Duration;
 
 mod authz;
 mod mfa;
+mod webauthn;
 
 pub use authz::{RolesConfig, ScopesConfig};
 pub use mfa::MfaConfig;
+pub use webauthn::WebauthnConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -83,6 +85,7 @@ pub struct Config {
     pub scopes: ScopesConfig,
     pub roles: RolesConfig,
     pub mfa: MfaConfig,
+    pub webauthn: WebauthnConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,6 +360,7 @@ fn section_keys(section: &str) -> Option<&'static [&'static str]> {
         "scopes" => keys_of::<ScopesConfig>(),
         "roles" => keys_of::<RolesConfig>(),
         "mfa" => keys_of::<MfaConfig>(),
+        "webauthn" => keys_of::<WebauthnConfig>(),
         _ => return None,
     })
 }
@@ -503,6 +507,7 @@ impl Config {
         self.validate_email()?;
         self.validate_scopes()?;
         self.validate_mfa()?;
+        self.validate_webauthn()?;
         if let Some(url) = &self.cache.url {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(invalid("cache.url", "must be a redis:// or rediss:// URL"));

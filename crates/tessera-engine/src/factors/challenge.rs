@@ -106,29 +106,19 @@ pub async fn complete(
     caller: &Caller,
 ) -> EngineResult<Completed> {
     let now = engine.clock.now();
-    let Some(secret) = SecretToken::parse(TokenKind::MfaChallenge, presented.trim()) else {
-        return Err(EngineError::InvalidGrant);
-    };
-    let Some(challenge) = engine.store.mfa_challenge_by_hash(&secret.hash()).await? else {
-        return Err(EngineError::InvalidGrant);
-    };
+    let challenge = pending(engine, presented).await?;
     let expected = match at {
         CompletedAt::Session => matches!(challenge.purpose, ChallengePurpose::Session),
         CompletedAt::TokenEndpoint => matches!(challenge.purpose, ChallengePurpose::Token { .. }),
     };
-    // The store found it by this hash; comparing again keeps the guarantee constant-time.
-    if challenge.token_hash != secret.hash()
-        || challenge.used_at.is_some()
-        || now >= challenge.expires_at
-        || !expected
-    {
+    if !expected {
         return Err(EngineError::InvalidGrant);
     }
     let user = match engine.store.user_by_id(challenge.user_id).await? {
         Some(user) if !user.locked => user,
         _ => return Err(EngineError::InvalidGrant),
     };
-    let kind = verify(engine, user.id, proof, caller).await?;
+    let (_, proven) = verify(engine, user.id, proof, caller).await?;
     // Two completions racing with two good codes: one session, not two.
     if !engine.store.spend_mfa_challenge(challenge.id, now).await? {
         return Err(EngineError::InvalidGrant);
@@ -137,8 +127,38 @@ pub async fn complete(
         user,
         purpose: challenge.purpose,
         authn: Authn {
-            amr: tessera_core::Amr::PASSWORD.with(kind.method()),
+            amr: tessera_core::Amr::PASSWORD.union(proven),
             factor_at: Some(now),
         },
     })
+}
+
+/// The live pending step `presented` names: unknown, spent and expired ones are
+/// [`EngineError::InvalidGrant`].
+async fn pending(engine: &Engine, presented: &str) -> EngineResult<MfaChallenge> {
+    let now = engine.clock.now();
+    let Some(secret) = SecretToken::parse(TokenKind::MfaChallenge, presented.trim()) else {
+        return Err(EngineError::InvalidGrant);
+    };
+    let Some(challenge) = engine.store.mfa_challenge_by_hash(&secret.hash()).await? else {
+        return Err(EngineError::InvalidGrant);
+    };
+    // The store found it by this hash; comparing again keeps the guarantee constant-time.
+    if challenge.token_hash != secret.hash()
+        || challenge.used_at.is_some()
+        || now >= challenge.expires_at
+    {
+        return Err(EngineError::InvalidGrant);
+    }
+    Ok(challenge)
+}
+
+/// Starts a passkey assertion for the user of the pending step `presented`: the options for
+/// `navigator.credentials.get()`, answered with `POST /v1/session/mfa`.
+pub async fn passkey_options(
+    engine: &Engine,
+    presented: &str,
+) -> EngineResult<super::passkeys::Started<webauthn_rs::prelude::RequestChallengeResponse>> {
+    let challenge = pending(engine, presented).await?;
+    super::passkeys::start_second_factor(engine, challenge.user_id).await
 }

@@ -8,13 +8,14 @@
 //! twice at once) is refused.
 
 pub mod challenge;
+pub mod passkeys;
 pub mod recovery;
 pub mod totp;
 
 use std::fmt;
 
 use serde_json::json;
-use tessera_core::factor::{Factor, FactorKind};
+use tessera_core::factor::{Amr, AuthnMethod, Factor, FactorKind};
 use tessera_core::throttle::ThrottleKey;
 use tessera_core::{SessionId, UserId};
 use time::OffsetDateTime;
@@ -29,6 +30,11 @@ use crate::{sessions, AuditKind, Caller, Engine, Principal};
 pub enum Proof {
     Totp(Zeroizing<String>),
     RecoveryCode(Zeroizing<String>),
+    /// A WebAuthn assertion answering the second-factor ceremony `ceremony_id`.
+    Passkey {
+        ceremony_id: Uuid,
+        credential: Box<webauthn_rs::prelude::PublicKeyCredential>,
+    },
 }
 
 impl Proof {
@@ -44,6 +50,7 @@ impl Proof {
         match self {
             Self::Totp(_) => FactorKind::Totp,
             Self::RecoveryCode(_) => FactorKind::RecoveryCode,
+            Self::Passkey { .. } => FactorKind::Passkey,
         }
     }
 }
@@ -60,6 +67,7 @@ pub struct Summary {
     /// The TOTP factor, confirmed or still waiting for its first code.
     pub totp: Option<TotpState>,
     pub recovery_codes_left: u32,
+    pub passkeys: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +79,7 @@ pub struct TotpState {
 impl Summary {
     /// Whether sign-in asks for a second factor.
     pub fn enabled(&self) -> bool {
-        self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+        self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some()) || self.passkeys > 0
     }
 }
 
@@ -108,19 +116,26 @@ pub async fn summary(engine: &Engine, user: UserId) -> EngineResult<Summary> {
     } else {
         0
     };
+    let passkeys = engine.store.passkeys_of_user(user).await?.len();
     Ok(Summary {
         totp,
         recovery_codes_left,
+        passkeys,
     })
 }
 
 /// The methods that can complete a login of `user`: empty when sign-in needs no second factor.
+/// A registered passkey is a second factor as much as TOTP is.
 pub async fn methods_of(engine: &Engine, user: UserId) -> EngineResult<Vec<FactorKind>> {
     let factors = engine.store.factors_of_user(user).await?;
-    if confirmed_totp(&factors).is_none() {
-        return Ok(Vec::new());
+    let mut methods = Vec::new();
+    if confirmed_totp(&factors).is_some() {
+        methods.extend([FactorKind::Totp, FactorKind::RecoveryCode]);
     }
-    Ok(vec![FactorKind::Totp, FactorKind::RecoveryCode])
+    if passkeys::any(engine, user).await? {
+        methods.push(FactorKind::Passkey);
+    }
+    Ok(methods)
 }
 
 /// Starts (or restarts) a TOTP enrolment: a fresh key, stored sealed and unconfirmed until the
@@ -204,7 +219,7 @@ pub async fn confirm_totp(
         ));
     }
     let codes = new_recovery_codes(engine, p.user_id).await?;
-    record_on_session(engine, p, FactorKind::Totp).await?;
+    record_on_session(engine, p, Amr::default().with(FactorKind::Totp.method())).await?;
     engine
         .audit(
             AuditKind::FactorEnabled,
@@ -251,7 +266,7 @@ pub async fn regenerate_recovery_codes(
     p: &Principal,
     caller: &Caller,
 ) -> EngineResult<Vec<String>> {
-    if methods_of(engine, p.user_id).await?.is_empty() {
+    if confirmed_totp(&engine.store.factors_of_user(p.user_id).await?).is_none() {
         return Err(EngineError::Conflict(
             "recovery codes need a second factor; enable TOTP first",
         ));
@@ -297,8 +312,8 @@ pub async fn step_up(
     if methods_of(engine, p.user_id).await?.is_empty() {
         return Err(EngineError::Conflict("no second factor is enabled"));
     }
-    let kind = verify(engine, p.user_id, proof, caller).await?;
-    record_on_session(engine, p, kind).await?;
+    let (kind, amr) = verify(engine, p.user_id, proof, caller).await?;
+    record_on_session(engine, p, amr).await?;
     engine
         .audit(
             AuditKind::SteppedUp,
@@ -332,14 +347,14 @@ pub async fn require_step_up(engine: &Engine, p: &Principal) -> EngineResult<()>
     }
 }
 
-/// Records a factor proven now on the caller's session (`amr`, `factor_at`) and drops the
-/// cached copies, so checks see the new assurance level. Access tokens already issued keep
-/// theirs; the next refresh carries the new one.
-async fn record_on_session(engine: &Engine, p: &Principal, kind: FactorKind) -> EngineResult<()> {
+/// Records the methods of a factor proven now on the caller's session (`amr`, `factor_at`) and
+/// drops the cached copies, so checks see the new assurance level. Access tokens already issued
+/// keep theirs; the next refresh carries the new one.
+async fn record_on_session(engine: &Engine, p: &Principal, proven: Amr) -> EngineResult<()> {
     let Some(session) = engine.store.session_by_id(p.session_id).await? else {
         return Err(EngineError::Unauthenticated);
     };
-    let amr = session.amr.with(kind.method());
+    let amr = session.amr.union(proven);
     if !engine
         .store
         .set_session_factor(session.id, amr, engine.clock.now())
@@ -362,7 +377,10 @@ pub async fn reset(engine: &Engine, user: UserId, caller: &Caller) -> EngineResu
     if engine.store.user_by_id(user).await?.is_none() {
         return Ok(false);
     }
-    let removed = engine.store.delete_factors(user, None).await?;
+    let mut removed = engine.store.delete_factors(user, None).await?;
+    for passkey in engine.store.passkeys_of_user(user).await? {
+        removed += u64::from(engine.store.delete_passkey(user, passkey.id).await?);
+    }
     engine
         .store
         .replace_recovery_codes(user, &[], engine.clock.now())
@@ -380,14 +398,14 @@ pub async fn reset(engine: &Engine, user: UserId, caller: &Caller) -> EngineResu
     Ok(true)
 }
 
-/// Checks `proof` for `user`, throttled; the kind of factor it proved. Every failure is
-/// [`EngineError::InvalidGrant`].
+/// Checks `proof` for `user`, throttled; the kind of factor it proved and the `amr` methods
+/// that adds. Every failure is [`EngineError::InvalidGrant`].
 pub(crate) async fn verify(
     engine: &Engine,
     user: UserId,
     proof: Proof,
     caller: &Caller,
-) -> EngineResult<FactorKind> {
+) -> EngineResult<(FactorKind, Amr)> {
     let key = ThrottleKey::user(user);
     let _counted = engine
         .throttles
@@ -396,17 +414,28 @@ pub(crate) async fn verify(
         .await
         .map_err(rate_limited)?;
     let kind = proof.kind();
-    let ok = match &proof {
+    let otp = Some(Amr::default().with(AuthnMethod::Otp));
+    let proven = match &proof {
         Proof::Totp(code) => {
             let factors = engine.store.factors_of_user(user).await?;
             match confirmed_totp(&factors) {
-                Some(factor) => totp_accepts(engine, factor, code).await?,
-                None => false,
+                Some(factor) if totp_accepts(engine, factor, code).await? => otp,
+                _ => None,
             }
         }
-        Proof::RecoveryCode(code) => spend_recovery_code(engine, user, code, caller).await?,
+        Proof::RecoveryCode(code) => {
+            if spend_recovery_code(engine, user, code, caller).await? {
+                otp
+            } else {
+                None
+            }
+        }
+        Proof::Passkey {
+            ceremony_id,
+            credential,
+        } => passkeys::verify_second_factor(engine, user, *ceremony_id, credential).await?,
     };
-    if !ok {
+    let Some(amr) = proven else {
         engine
             .audit(
                 AuditKind::SecondFactorFailed,
@@ -418,10 +447,10 @@ pub(crate) async fn verify(
             .await;
         metrics::counter!("tessera_second_factor_total", "result" => "failed").increment(1);
         return Err(EngineError::InvalidGrant);
-    }
+    };
     engine.throttles.mfa_per_user.reset(&key).await;
     metrics::counter!("tessera_second_factor_total", "result" => "succeeded").increment(1);
-    Ok(kind)
+    Ok((kind, amr))
 }
 
 /// The first code of an enrolment: checked and throttled like any other.

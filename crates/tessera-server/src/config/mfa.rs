@@ -57,6 +57,7 @@ impl Config {
                 .issuer
                 .clone()
                 .unwrap_or_else(|| self.email.product_name.clone()),
+            webauthn: self.webauthn_settings(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! itself).
 
 pub mod factors;
+pub mod passkeys;
 pub mod responses;
 pub mod schemas;
 
@@ -39,6 +40,7 @@ use crate::cookies::CookieNames;
     tags(
         (name = "accounts", description = "Sign-up, password and address changes, e-mail links"),
         (name = "sessions", description = "Session-based authentication"),
+        (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless sign-in, second factor"),
         (name = "tokens", description = "OAuth-style tokens (RFC 6749, 7009, 7662)"),
         (name = "check", description = "One check for every credential, for reverse proxies"),
         (name = "factors", description = "Second factors: TOTP, recovery codes, the second login step, step-up"),

@@ -19,6 +19,7 @@ use crate::extract::{Caller, Input};
 use crate::openapi::factors as schemas;
 use crate::openapi::responses;
 use crate::routes::admin::Admin;
+use crate::routes::passkeys::PasskeyAssertion;
 use crate::routes::qr;
 use crate::routes::session::{login_response, session_login_error, Transport};
 use crate::routes::views::rfc3339;
@@ -37,21 +38,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A second factor as a request carries it: exactly one of a TOTP `code` (`otp` is accepted as
-/// its other name, as in the token grant) and a `recovery_code`.
+/// its other name, as in the token grant), a `recovery_code` and a `passkey` assertion.
 #[derive(Debug, Deserialize)]
 pub struct ProofFields {
     #[serde(alias = "otp")]
     code: Option<String>,
     recovery_code: Option<String>,
+    passkey: Option<PasskeyAssertion>,
 }
 
 impl ProofFields {
-    pub(crate) fn proof(&self) -> ApiResult<Proof> {
-        match (&self.code, &self.recovery_code) {
-            (Some(code), None) => Ok(Proof::totp(code)),
-            (None, Some(code)) => Ok(Proof::recovery_code(code)),
+    pub(crate) fn proof(self) -> ApiResult<Proof> {
+        match (self.code, self.recovery_code, self.passkey) {
+            (Some(code), None, None) => Ok(Proof::totp(&code)),
+            (None, Some(code), None) => Ok(Proof::recovery_code(&code)),
+            (None, None, Some(passkey)) => Ok(passkey.into_proof()),
             _ => Err(ApiError::InvalidRequest(
-                "send either `code` (TOTP) or `recovery_code`".into(),
+                "send exactly one of `code` (TOTP), `recovery_code` and `passkey`".into(),
             )),
         }
     }

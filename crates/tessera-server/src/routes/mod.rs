@@ -7,6 +7,7 @@ pub mod email;
 pub mod factors;
 pub mod ops;
 pub mod pages;
+pub mod passkeys;
 mod qr;
 pub mod revocations;
 pub mod session;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin_authz::remove_role))
         .routes(routes!(admin_authz::get_claims, admin_authz::set_claims))
         .merge(factors::router())
+        .merge(passkeys::router())
         .routes(routes!(admin::events))
         .routes(routes!(admin::create_client, admin::list_clients))
         .routes(routes!(admin::delete_client))

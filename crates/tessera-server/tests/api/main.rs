@@ -21,6 +21,7 @@ mod forward_auth;
 mod openapi;
 mod ops;
 mod pages;
+mod passkeys;
 mod restart;
 mod revocations;
 mod session_cap;

@@ -15,6 +15,7 @@ mod email;
 mod factors;
 pub mod fixtures;
 mod keys;
+mod passkeys;
 mod refresh;
 mod sessions;
 pub mod support;
@@ -31,6 +32,7 @@ pub use authz::*;
 pub use email::*;
 pub use factors::*;
 pub use keys::*;
+pub use passkeys::*;
 pub use refresh::*;
 pub use sessions::*;
 pub use users::*;
@@ -201,4 +203,6 @@ suite!($
     recovery_codes_spend_once_and_replace,
     mfa_challenge_round_trip_and_single_use,
     session_amr_and_factor_time,
+    passkey_crud_is_per_owner,
+    ceremony_is_taken_once_and_swept,
 );

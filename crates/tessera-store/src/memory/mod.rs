@@ -9,6 +9,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod email;
 mod factors;
+mod passkeys;
 
 use async_trait::async_trait;
 use tessera_core::mail::{EmailToken, OutboxMail};
@@ -49,6 +50,8 @@ struct State {
     /// Recovery codes by owner and hash: when each was used.
     recovery_codes: HashMap<(UserId, TokenHash), Option<OffsetDateTime>>,
     mfa_challenges: HashMap<Uuid, tessera_core::MfaChallenge>,
+    passkeys: HashMap<Uuid, tessera_core::PasskeyRecord>,
+    ceremonies: HashMap<Uuid, tessera_core::Ceremony>,
 }
 
 impl MemoryStore {

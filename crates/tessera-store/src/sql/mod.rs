@@ -18,6 +18,7 @@ mod accounts;
 mod driver;
 mod email;
 mod factors;
+mod passkeys;
 mod rows;
 mod sessions;
 

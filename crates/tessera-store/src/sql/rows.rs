@@ -32,11 +32,11 @@ pub(super) const CLIENT_COLUMNS: &str = "id, name, secret_hash, created_at";
 pub(super) const AUDIT_COLUMNS: &str =
     "id, kind, at, user_id, session_id, ip, user_agent, CAST(detail AS TEXT) AS detail";
 
-fn time(row: &Row, column: &str) -> Result<OffsetDateTime, StoreError> {
+pub(super) fn time(row: &Row, column: &str) -> Result<OffsetDateTime, StoreError> {
     decode::time(column, row.get(column)?)
 }
 
-fn opt_time(row: &Row, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(super) fn opt_time(row: &Row, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     decode::opt_time(column, row.get(column)?)
 }
 

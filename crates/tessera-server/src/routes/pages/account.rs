@@ -50,6 +50,9 @@ fn notice_text(done: &str) -> Option<&'static str> {
         "email" => "We sent a link to the new address. Your address changes when you open it.",
         "stepped_up" => "Confirmed. For the next few minutes you can change sensitive settings.",
         "totp_removed" => "Two-step verification is off.",
+        "passkey_added" => "The passkey was added.",
+        "passkey_renamed" => "The passkey was renamed.",
+        "passkey_deleted" => "The passkey was deleted.",
         _ => return None,
     })
 }
@@ -248,6 +251,7 @@ pub(super) async fn render(
     live.sort_by_key(|s| (s.id != p.session_id, Reverse(s.last_seen_at)));
     let token = csrf::token_for(&state.secrets.csrf, p.session_id);
     let factors = tessera_engine::factors::summary(state, p.user_id).await?;
+    let passkey_list = tessera_engine::factors::passkeys::list(state, p.user_id).await?;
 
     let rows: String = live
         .iter()
@@ -279,13 +283,18 @@ pub(super) async fn render(
          <label for=\"new_password\">New password</label>\n\
          <input id=\"new_password\" type=\"password\" name=\"new_password\" \
          autocomplete=\"new-password\" required>\n\
-         <button type=\"submit\">Change password</button>\n</form>\n{factors_section}{email_section}",
+         <button type=\"submit\">Change password</button>\n</form>\n{factors_section}{passkeys_section}{email_section}",
         notice = message("notice", notice),
         error = message("error", error),
         email = esc(&email),
         logout = logout_form(&token, "Sign out"),
         token = esc(&token),
         factors_section = super::account_factors::section(&factors, &token),
+        passkeys_section = if state.webauthn.is_some() {
+            super::account_passkeys::section(&passkey_list, &token)
+        } else {
+            String::new()
+        },
         email_section = super::email::account_section(&email, verified, &token),
     );
     Ok(page(state, status, "Your account", &body))

@@ -28,7 +28,12 @@ const WRONG_CODE: &str = "That code is not right. Try the next one your app show
 /// The section of the account page.
 pub(super) fn section(summary: &Summary, token: &str) -> String {
     let token = esc(token);
-    if !summary.enabled() {
+    // Passkeys alone make `enabled()` true too; this section is about TOTP.
+    if summary
+        .totp
+        .as_ref()
+        .is_none_or(|t| t.confirmed_at.is_none())
+    {
         return format!(
             "<h2>Two-step verification</h2>\n\
              <p class=\"muted\">Off. With it on, signing in also asks for a code from an \

@@ -154,10 +154,18 @@ fn render(
          <input type=\"hidden\" name=\"csrf_token\" value=\"{token}\">\n{hidden_return_to}\
          <label for=\"email\">Email</label>\n\
          <input id=\"email\" type=\"text\" inputmode=\"email\" name=\"email\" value=\"{email}\" \
-         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required autofocus>\n\
+         autocomplete=\"username webauthn\" autocapitalize=\"none\" spellcheck=\"false\" required autofocus>\n\
          <label for=\"password\">Password</label>\n\
          <input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"current-password\" required>\n\
-         <button type=\"submit\">Sign in</button>\n</form>\n{signup_link}",
+         <button type=\"submit\">Sign in</button>\n</form>\n{passkey}{signup_link}",
+        passkey = if state.webauthn.is_some() {
+            // Hidden until the script finds WebAuthn: without JavaScript the page is unchanged.
+            "<p id=\"passkey-status\" class=\"error\" role=\"alert\" hidden></p>\n\
+             <button type=\"button\" id=\"passkey-login\" hidden>Sign in with a passkey</button>\n\
+             <script src=\"/passkeys.js\" defer></script>\n"
+        } else {
+            ""
+        },
         error = message("error", error),
         token = esc(&issued.token),
         email = esc(email),

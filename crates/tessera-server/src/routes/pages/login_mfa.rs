@@ -117,8 +117,16 @@ pub(super) fn render(
          <label for=\"code\">Code from your authenticator app, or a recovery code</label>\n\
          <input id=\"code\" type=\"text\" name=\"code\" inputmode=\"text\" \
          autocomplete=\"one-time-code\" autocapitalize=\"none\" spellcheck=\"false\" required autofocus>\n\
-         <button type=\"submit\">Verify</button>\n</form>\n\
+         <button type=\"submit\">Verify</button>\n</form>\n{passkey}\
          <p class=\"muted\"><a href=\"/login\">Start again</a></p>\n",
+        passkey = if state.webauthn.is_some() {
+            // Hidden until the script finds WebAuthn; the code form works without it.
+            "<p id=\"passkey-status\" class=\"error\" role=\"alert\" hidden></p>\n\
+             <button type=\"button\" id=\"passkey-second-step\" hidden>Use a passkey instead\
+             </button>\n<script src=\"/passkeys.js\" defer></script>\n"
+        } else {
+            ""
+        },
         error = message("error", error),
         token = esc(&issued.token),
         mfa_token = esc(mfa_token),

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod account_factors;
+pub mod account_passkeys;
 pub mod email;
 pub mod form_csrf;
 pub mod html;
@@ -38,6 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let public = Router::new()
         .route("/login", get(login::form).post(login::submit))
         .route("/login/mfa", post(login_mfa::submit))
+        .route("/passkeys.js", get(account_passkeys::script))
         .route("/signup", get(signup::form).post(signup::submit))
         .route(
             "/forgot",
@@ -61,6 +63,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/totp/remove", post(account_factors::remove))
         .route("/account/recovery-codes", post(account_factors::regenerate))
         .route("/account/step-up", post(account_factors::step_up))
+        .route(
+            "/account/passkeys/{id}/rename",
+            post(account_passkeys::rename),
+        )
+        .route(
+            "/account/passkeys/{id}/delete",
+            post(account_passkeys::delete),
+        )
         .route("/account/email", post(email::change_email))
         .route("/logout", get(account::logout_page).post(account::logout))
         // As for /v1: credentials are resolved first, then the CSRF rule is applied.
@@ -79,8 +89,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// sign-in may redirect to an allow-listed origin, and browsers check redirects after a form
 /// submission against `form-action`, so those origins are listed too.
 fn form_csp(state: &AppState) -> HeaderValue {
-    let mut policy =
-        String::from("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
+    let mut policy = String::from(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; \
+             connect-src 'self'; form-action 'self'",
+    );
     for origin in &state.web.config.server.allowed_return_origins {
         if let Some(origin) = crate::config::public_origin(origin) {
             // Validated origins; the character check keeps the header unbreakable regardless.
@@ -97,8 +109,9 @@ fn form_csp(state: &AppState) -> HeaderValue {
     HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(STATIC_CSP))
 }
 
-const STATIC_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-                          frame-ancestors 'none'; base-uri 'none'";
+const STATIC_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; \
+                          connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                          base-uri 'none'";
 
 /// A complete HTML response: the document, `no-store`, the page CSP and `Referrer-Policy:
 /// same-origin`. `X-Frame-Options` and `X-Content-Type-Options` come from the router.

@@ -373,3 +373,41 @@ async fn sqlite_polling_feed_carries_a_logout_to_the_other_instance() {
         .await;
     }
 }
+
+/// A passkey ceremony's state lives in the store: registered through A, a passwordless
+/// sign-in started on A finishes on B, and the spent ceremony is refused on A afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_ceremony_started_on_a_finishes_on_b() {
+    use crate::passkeys::{authenticator, discoverable_assertion, finish_login, register, ORIGIN};
+    let Some(cluster) = Cluster::start(Feed::Listen, "").await else {
+        return;
+    };
+    let (a, b) = (&cluster.a, &cluster.b);
+    let email = unique_email();
+    let user = a.create_user(&email).await;
+    let (token, _) = a.login_body(&email).await;
+    let mut device = authenticator();
+    let created = register(a, Auth::Bearer(&token), &mut device).await;
+    let listed = b
+        .raw(reqwest::Method::GET, "/v1/passkeys")
+        .auth(Auth::Bearer(&token))
+        .json()
+        .await;
+    assert_eq!(listed["passkeys"][0]["id"], created["id"]);
+    let cred_id = created["credential_id"].clone();
+    let ceremony = a
+        .raw(reqwest::Method::POST, "/v1/session/passkey/options")
+        .json()
+        .await;
+    let assertion = discoverable_assertion(
+        &mut device,
+        &ceremony["options"],
+        &cred_id,
+        str_of(&user, "id"),
+        ORIGIN,
+    );
+    let r = finish_login(b, &ceremony, &assertion).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let again = finish_login(a, &ceremony, &assertion).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
