@@ -19,8 +19,8 @@ import schemathesis
 
 BASE = os.environ["TESSERA_SCHEMATHESIS_BASE"]
 # Every operation whose security offers `bearer`: the caller's own session endpoints, the
-# password and address changes, the second factors and the step-up, and the check.
-USER_PATHS = r"^/v1/(session(/step-up)?|sessions(/.*)?|password|email|factors(/.*)?|check(/.*)?)$"
+# password and address changes, the second factors, passkeys and the step-up, and the check.
+USER_PATHS = r"^/v1/(session(/step-up(/passkey/options)?)?|sessions(/.*)?|password|email|factors(/.*)?|passkeys(/.*)?|check(/.*)?)$"
 
 
 @schemathesis.auth(refresh_interval=None).apply_to(path_regex=r"^/v1/admin/")
