@@ -125,40 +125,7 @@ async fn pyjwt_reads_roles_scope_and_claims_from_our_jwks() {
         .json()
         .await;
     let token = grant["access_token"].as_str().unwrap();
-    let metadata = app.oauth_metadata().json().await;
-    let input = json!({
-        "jwks": app.jwks().json().await,
-        "issuer": metadata["issuer"],
-        "audience": "tessera",
-        "algorithm": "EdDSA",
-        "valid": [token],
-        "invalid": [],
-    });
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tessera-token/tests/pyjwt_verify.py"
-    );
-    let mut child = Command::new(&python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "PyJWT refused: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verified: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let verified = pyjwt_verify(&python, &app, token).await;
     let seen = &verified["claims"][0];
     assert_eq!(seen["sub"], id);
     assert_eq!(seen["roles"], json!(["admin", "editor"]));
